@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * pyleak: outstanding allocations of one CPython process, keyed by
+ * address, each with the Python stack that made it.
+ *
+ * Entry programs capture size and stack and stash them per thread; the
+ * return program commits the allocation under the returned address. A
+ * Python allocation nests (obj -> raw -> libc, all probed): only the
+ * outermost call of a thread commits, inner ones just count depth.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "pyleak.h"
+
+#define EEXIST	17
+#define E2BIG	7
+/* A stashed call older than this had its return missed, it is not nesting. */
+#define STASH_STALE_NS	1000000000ULL
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+const volatile __u32 targ_tgid = 0;
+const volatile __u64 min_size = 0;
+const volatile __u64 max_size = (__u64)-1;
+
+__u64 exec_seen = 0;	/* the target exec'd: its old image is gone */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void stat_inc(enum stat_id id)
+{
+	__u32 key = id;
+	__u64 *v = bpf_map_lookup_elem(&stats, &key);
+
+	if (v)
+		(*v)++;
+}
+
+#include "python.bpf.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1048576);	/* --max-allocs */
+	__type(key, struct alloc_key);
+	__type(value, struct alloc_info);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} allocs SEC(".maps");
+
+/* The allocator call a thread is in, from entry to return. */
+struct inflight {
+	__u64 size;
+	__u64 old;		/* realloc: the block being replaced */
+	__u64 memptr;		/* posix_memalign: where the result is stored */
+	__u64 stack_id;
+	__u64 sp;		/* user stack pointer at the outermost entry */
+	__u64 ts;
+	__u32 depth;		/* nested allocator calls still to return */
+	__u32 skip;		/* outside the -z/-Z size filter */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct inflight);
+} inflight SEC(".maps");
+
+static __always_inline int enter(struct pt_regs *ctx, __u64 size, __u64 old, __u64 memptr)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 sp = PT_REGS_SP(ctx), now = bpf_ktime_get_ns();
+	struct inflight *f;
+
+	f = bpf_task_storage_get(&inflight, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!f) {
+		stat_inc(STAT_NO_STASH);
+		return 0;
+	}
+	if (f->depth) {
+		/* Called from inside a traced allocator (a tail call keeps sp). */
+		if (sp <= f->sp && now - f->ts < STASH_STALE_NS) {
+			f->depth++;
+			stat_inc(STAT_NESTED);
+			return 0;
+		}
+		stat_inc(STAT_MISSED_RETURN);
+	}
+	f->depth = 1;
+	f->sp = sp;
+	f->ts = now;
+	f->size = size;
+	f->old = old;
+	f->memptr = memptr;
+	f->skip = size < min_size || size > max_size;
+	f->stack_id = f->skip ? STACK_NONE : python_stack_id();
+	return 0;
+}
+
+static __always_inline void commit(__u64 addr)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct alloc_key key = { .pid = targ_tgid };
+	struct alloc_info info;
+	struct inflight *f;
+
+	f = bpf_task_storage_get(&inflight, task, 0, 0);
+	if (!f || !f->depth || --f->depth)
+		return;
+	/* realloc: the old block is gone unless the call failed (NULL for a
+	 * non-zero size); realloc(p, 0) returning NULL freed p. */
+	if (f->old && f->old != addr && (addr || !f->size)) {
+		key.addr = f->old;
+		if (!bpf_map_delete_elem(&allocs, &key))
+			stat_inc(STAT_FREES);
+	}
+	if (!addr || f->skip)
+		return;
+	key.addr = addr;
+	info.size = f->size;
+	info.stack_id = f->stack_id;
+	info.ts_ns = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&allocs, &key, &info, BPF_ANY))
+		stat_inc(STAT_ALLOCS_FULL);
+	else
+		stat_inc(STAT_ALLOCS);
+}
+
+static __always_inline void release(__u64 addr)
+{
+	struct alloc_key key = { .pid = targ_tgid, .addr = addr };
+
+	if (addr && !bpf_map_delete_elem(&allocs, &key))
+		stat_inc(STAT_FREES);
+}
+
+/* CPython allocator tables: PyMemAllocatorEx functions take ctx first. */
+SEC("uprobe")
+int BPF_KPROBE(pymem_malloc_enter, void *pctx, __u64 size)
+{
+	return enter(ctx, size, 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pymem_calloc_enter, void *pctx, __u64 nelem, __u64 elsize)
+{
+	return enter(ctx, nelem * elsize, 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pymem_realloc_enter, void *pctx, __u64 ptr, __u64 size)
+{
+	return enter(ctx, size, ptr, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pymem_free_enter, void *pctx, __u64 ptr)
+{
+	release(ptr);
+	return 0;
+}
+
+/* libc */
+SEC("uprobe")
+int BPF_KPROBE(malloc_enter, __u64 size)
+{
+	return enter(ctx, size, 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(calloc_enter, __u64 nelem, __u64 elsize)
+{
+	return enter(ctx, nelem * elsize, 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(realloc_enter, __u64 ptr, __u64 size)
+{
+	return enter(ctx, size, ptr, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(free_enter, __u64 ptr)
+{
+	release(ptr);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(posix_memalign_enter, __u64 memptr, __u64 align, __u64 size)
+{
+	return enter(ctx, size, 0, memptr);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(aligned_alloc_enter, __u64 align, __u64 size)
+{
+	return enter(ctx, size, 0, 0);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(alloc_exit, __u64 ret)
+{
+	commit(ret);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(posix_memalign_exit, int ret)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct inflight *f = bpf_task_storage_get(&inflight, task, 0, 0);
+	__u64 addr = 0;
+
+	/* posix_memalign returns 0 and stores the block through memptr. */
+	if (f && f->depth == 1 && ret == 0 &&
+	    bpf_probe_read_user(&addr, sizeof(addr), (void *)f->memptr))
+		stat_inc(STAT_READ_FAILED);
+	commit(addr);
+	return 0;
+}
+
+/* A target that execs loses the image we probed: tell userspace. */
+SEC("tp_btf/sched_process_exec")
+int exec_watch(void *ctx)
+{
+	if (bpf_get_current_pid_tgid() >> 32 == targ_tgid)
+		__sync_fetch_and_add(&exec_seen, 1);
+	return 0;
+}

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The ABI shared by bpf/pyleak.bpf.c and user/: every struct both sides
+ * see. Fixed-width types only, explicit padding, sizes asserted.
+ */
+#ifndef __PYLEAK_H
+#define __PYLEAK_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Python frames kept per stack (innermost first) and frames visited,
+ * shim frames included: 3.12+ adds one shim per C->Python entry. */
+#define MAX_FRAMES		64
+#define MAX_FRAME_VISITS	96
+/* Bytes copied per frame in one read; covers every field the walker
+ * uses (largest: 3.8/3.9 PyFrameObject.f_lasti at 104, an int). */
+#define FRAME_READ		112
+
+/* Stack ids with no Python frames behind them. */
+#define STACK_NONE	0ULL	/* no Python thread state: GIL released, native thread */
+#define STACK_LOST	1ULL	/* the stacks map was full */
+
+/* Position of the instruction a frame is executing, pystack.pos[i]. */
+#define POS_NOT_STARTED	0xffffffffu
+
+/* Counters in the stats map: everything dropped or unreadable is counted
+ * here and printed with each report. */
+enum stat_id {
+	STAT_ALLOCS,		/* allocations recorded */
+	STAT_FREES,		/* frees that matched a recorded allocation */
+	STAT_NESTED,		/* inner allocator calls folded into an outer one */
+	STAT_NO_TSTATE,		/* allocation with no Python thread state (native thread, GIL released) */
+	STAT_TSTATE_OTHER,	/* thread state found belongs to another thread */
+	STAT_READ_FAILED,	/* a read of the target's memory failed during a stack walk */
+	STAT_TRUNCATED,		/* stack deeper than MAX_FRAMES, kept innermost frames */
+	STAT_STACKS_FULL,	/* stacks map full: allocation recorded as STACK_LOST */
+	STAT_ALLOCS_FULL,	/* allocs map full: allocation not recorded */
+	STAT_NO_STASH,		/* per-thread storage unavailable: allocation not recorded */
+	STAT_MISSED_RETURN,	/* an entry found a stale in-flight call (its return was not seen) */
+	STAT_FDS_OPENED,	/* fds recorded */
+	STAT_FDS_CLOSED,	/* closes that matched a recorded fd */
+	STAT_FDS_FULL,		/* fds map full: fd not recorded */
+	STAT__COUNT,
+};
+
+/* How BPF finds the current thread's PyThreadState. */
+enum tstate_mode {
+	TSTATE_GLOBAL = 1,	/* 3.8-3.11: *(tstate_addr), _PyRuntime.gilstate.tstate_current */
+	TSTATE_TLS_DTV = 2,	/* 3.12+ shared libpython: general-dynamic TLS through the DTV */
+	TSTATE_TLS_FS = 3,	/* 3.12+ static executable: local-exec TLS at fs:tls_offset */
+};
+
+/* Walker configuration, filled from user/pyoffsets.c and user/python.c,
+ * set as .rodata before load. Field names follow CPython's struct.field. */
+struct py_offsets {
+	__u64 tstate_addr;		/* TSTATE_GLOBAL: absolute address of tstate_current */
+	__s64 tls_offset;		/* TLS: offset in the module's block, or from fs base */
+	__u32 tls_module;		/* TSTATE_TLS_DTV: module id (dtv index) */
+	__u32 tstate_mode;		/* enum tstate_mode */
+	__u32 tstate_thread_id;		/* PyThreadState.thread_id (pthread_t == fs base) */
+	__u32 tstate_frame;		/* PyThreadState.frame (<=3.10) / cframe (3.11, 3.12) / current_frame (3.13) */
+	__u32 cframe_current_frame;	/* _PyCFrame.current_frame (3.11, 3.12), else NO_OFFSET */
+	__u32 frame_code;		/* PyFrameObject.f_code / _PyInterpreterFrame.f_code / f_executable */
+	__u32 frame_previous;		/* PyFrameObject.f_back / _PyInterpreterFrame.previous */
+	__u32 frame_pos;		/* f_lasti (int) / prev_instr / instr_ptr (pointer) */
+	__u32 frame_owner;		/* _PyInterpreterFrame.owner (char), or NO_OFFSET */
+	__u32 code_adaptive;		/* PyCodeObject.co_code_adaptive (3.11+), pos is a pointer */
+	__u32 pos_is_ptr;		/* frame_pos holds a pointer into co_code_adaptive */
+	__u32 owner_cstack;		/* owner value of C-stack shim frames (3.12+), else 0xff */
+};
+#define NO_OFFSET 0xffffffffu
+
+struct alloc_key {
+	__u32 pid;
+	__u32 pad;
+	__u64 addr;
+};
+
+struct alloc_info {
+	__u64 size;
+	__u64 stack_id;
+	__u64 ts_ns;		/* bpf_ktime_get_ns() at allocation */
+};
+
+/* A Python stack: code object and instruction position per frame,
+ * innermost first. pos is a byte offset into the code's bytecode, except
+ * 3.10 (code units, f_lasti) and POS_NOT_STARTED. */
+struct pystack {
+	__u32 depth;
+	__u32 truncated;
+	__u64 code[MAX_FRAMES];
+	__u32 pos[MAX_FRAMES];
+};
+
+struct fd_key {
+	__u32 pid;
+	__s32 fd;
+};
+
+struct fd_info {
+	__u64 stack_id;
+	__u64 ts_ns;
+	__u32 syscall;		/* syscall nr that created it */
+	__u32 pad;
+};
+
+_Static_assert(sizeof(struct py_offsets) == 64, "py_offsets layout");
+_Static_assert(sizeof(struct alloc_key) == 16, "alloc_key layout");
+_Static_assert(sizeof(struct alloc_info) == 24, "alloc_info layout");
+_Static_assert(sizeof(struct pystack) == 8 + MAX_FRAMES * 12, "pystack layout");
+_Static_assert(sizeof(struct fd_key) == 8, "fd_key layout");
+_Static_assert(sizeof(struct fd_info) == 24, "fd_info layout");
+
+#endif /* __PYLEAK_H */

@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * `pyleak-bpf -- CMD`: start CMD held at its first Python bytecode, so
+ * the allocator probes see everything the program itself does.
+ *
+ * The child waits on a pipe, then execs. gate.bpf.c stops it (SIGSTOP) at
+ * every exec; we then arm a stop at the executable's entry point (ld.so
+ * has mapped libpython by then) and at _PyEval_EvalFrameDefault (the
+ * allocator is configured by then: PYTHONMALLOC is read at pre-init).
+ * Wrappers that exec Python (pyenv shims, `env`, shell scripts that exec)
+ * pass through the same loop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+#include "attach.h"
+#include "elffile.h"
+#include "gate.skel.h"
+#include "launch.h"
+#include "log.h"
+#include "procmaps.h"
+#include "python.h"
+
+static bool find_in_path(const char *name, char *out, size_t len)
+{
+	const char *path = getenv("PATH");
+	char *dirs, *dir, *save = NULL;
+	bool found = false;
+
+	if (strchr(name, '/')) {
+		snprintf(out, len, "%s", name);
+		return access(out, X_OK) == 0;
+	}
+	dirs = strdup(path ? path : "/usr/local/bin:/usr/bin:/bin");
+	for (dir = strtok_r(dirs, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
+		snprintf(out, len, "%s/%s", *dir ? dir : ".", name);
+		found = access(out, X_OK) == 0;
+	}
+	free(dirs);
+	return found;
+}
+
+/* libpythonX.Y.so from DT_NEEDED, searched like ld.so would (mostly). */
+static int find_libpython(struct elf_file *exe, const char *exe_path, struct elf_file *lib)
+{
+	char dirs[8192] = "", origin[4096], cand[8192];
+	const char *needed = NULL, *ldp = getenv("LD_LIBRARY_PATH");
+	Elf_Scn *scn = NULL;
+	char *d, *save = NULL;
+	GElf_Shdr sh;
+	size_t i;
+
+	snprintf(origin, sizeof(origin), "%s", exe_path);
+	*strrchr(origin, '/') = '\0';
+	while ((scn = elf_nextscn(exe->elf, scn))) {
+		Elf_Data *data;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNAMIC)
+			continue;
+		data = elf_getdata(scn, NULL);
+		for (i = 0; data && i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Dyn dyn;
+			const char *s;
+
+			if (!gelf_getdyn(data, i, &dyn))
+				continue;
+			s = elf_strptr(exe->elf, sh.sh_link, dyn.d_un.d_val);
+			if (dyn.d_tag == DT_NEEDED && s && !strncmp(s, "libpython", 9))
+				needed = s;
+			else if ((dyn.d_tag == DT_RUNPATH || dyn.d_tag == DT_RPATH) && s)
+				snprintf(dirs + strlen(dirs), sizeof(dirs) - strlen(dirs), "%s:", s);
+		}
+	}
+	if (!needed)
+		return -ENOENT;
+	snprintf(dirs + strlen(dirs), sizeof(dirs) - strlen(dirs),
+		 "%s:/usr/local/lib:/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib:/usr/lib",
+		 ldp ? ldp : "");
+	for (d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		if (!strncmp(d, "$ORIGIN", 7))
+			snprintf(cand, sizeof(cand), "%s%s/%s", origin, d + 7, needed);
+		else
+			snprintf(cand, sizeof(cand), "%s/%s", d, needed);
+		if (!elf__open(lib, cand))
+			return 0;
+	}
+	return -ENOENT;
+}
+
+/*
+ * Is the interpreter CMD runs a PGO build with pymalloc inlined? 1 yes,
+ * 0 no, -1 cannot tell (a wrapper script, a shim): follows PATH and one
+ * level of `#!` (including `#!/usr/bin/env python3`).
+ */
+static int command_guarded(const char *argv0, int depth)
+{
+	struct elf_file exe, lib;
+	char path[4096], line[512];
+	int ret = -1;
+	FILE *f;
+
+	if (depth > 2 || !find_in_path(argv0, path, sizeof(path)))
+		return -1;
+	if (elf__open(&exe, path)) {
+		char *interp, *arg;
+
+		f = fopen(path, "re");
+		if (!f)
+			return -1;
+		if (!fgets(line, sizeof(line), f) || strncmp(line, "#!", 2)) {
+			fclose(f);
+			return -1;
+		}
+		fclose(f);
+		line[strcspn(line, "\r\n")] = '\0';
+		interp = strtok(line + 2, " \t");
+		arg = strtok(NULL, " \t");
+		if (!interp)
+			return -1;
+		if (arg && !strcmp(strrchr(interp, '/') ? strrchr(interp, '/') + 1 : interp, "env"))
+			return command_guarded(arg, depth + 1);
+		return command_guarded(interp, depth + 1);
+	}
+	if (elf__exports(&exe, "_PyRuntime")) {
+		ret = pymodule__guarded(&exe);
+	} else if (!find_libpython(&exe, path, &lib)) {
+		ret = pymodule__guarded(&lib);
+		elf__close(&lib);
+	}
+	elf__close(&exe);
+	return ret < 0 ? -1 : ret;
+}
+
+int launch__fork(struct launch *l, char **argv, bool keep_allocator, char *err, size_t errlen)
+{
+	int pipefd[2], ret;
+
+	memset(l, 0, sizeof(*l));
+	l->go_fd = -1;
+	l->pythonmalloc = !keep_allocator && !getenv("PYTHONMALLOC") &&
+			  command_guarded(argv[0], 0) != 0;
+
+	l->gate = gate_bpf__open_and_load();
+	if (!l->gate) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot load the launch gate BPF program: %s", strerror(-ret));
+		return ret;
+	}
+	l->exec_link = bpf_program__attach(l->gate->progs.exec_gate);
+	ret = libbpf_get_error(l->exec_link);
+	if (ret) {
+		l->exec_link = NULL;
+		snprintf(err, errlen, "cannot attach to sched_process_exec: %s", strerror(-ret));
+		return ret;
+	}
+	if (pipe2(pipefd, O_CLOEXEC)) {
+		ret = -errno;
+		snprintf(err, errlen, "pipe: %s", strerror(-ret));
+		return ret;
+	}
+	l->pid = fork();
+	if (l->pid < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "fork: %s", strerror(-ret));
+		return ret;
+	}
+	if (l->pid == 0) {
+		char c;
+
+		close(pipefd[1]);
+		/* Held until the gates are armed; EOF means the parent gave up. */
+		if (read(pipefd[0], &c, 1) != 1)
+			_exit(127);
+		if (l->pythonmalloc)
+			setenv("PYTHONMALLOC", "malloc", 1);
+		execvp(argv[0], argv);
+		fprintf(stderr, "pyleak-bpf: cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(pipefd[0]);
+	l->go_fd = pipefd[1];
+	l->gate->bss->gate_tgid = l->pid;
+	return 0;
+}
+
+static int arm(struct launch *l, const char *path, const char *symbol, bool entry_point,
+	       char *err, size_t errlen)
+{
+	struct elf_file ef;
+	uint64_t off;
+	struct bpf_link *link;
+	int ret;
+
+	if (!entry_point)
+		return attach__symbol(&l->gates, l->gate->progs.stop_gate, l->pid, path, symbol,
+				      err, errlen);
+	ret = elf__open(&ef, path);
+	if (ret)
+		goto fail;
+	ret = elf__vaddr_to_off(&ef, ef.ehdr.e_entry, &off);
+	elf__close(&ef);
+	if (ret)
+		goto fail;
+	link = bpf_program__attach_uprobe(l->gate->progs.stop_gate, false, l->pid, path, off);
+	ret = libbpf_get_error(link);
+	if (!ret && l->gates.nlinks < MAX_LINKS) {
+		l->gates.links[l->gates.nlinks++] = link;
+		return 0;
+	}
+fail:
+	snprintf(err, errlen, "cannot stop %s at its entry point: %s", path, strerror(-ret));
+	return ret;
+}
+
+int launch__run_to_python(struct launch *l, char *err, size_t errlen)
+{
+	enum { GATE_EXEC, GATE_ENTRY, GATE_EVAL } next = GATE_EXEC;
+	char exe[64], module[4200];
+	int status, ret;
+
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", l->pid);
+	if (write(l->go_fd, "g", 1) != 1) {
+		snprintf(err, errlen, "cannot release the command: %s", strerror(errno));
+		return -EIO;
+	}
+	for (;;) {
+		struct procmaps m;
+
+		if (waitpid(l->pid, &status, WUNTRACED) < 0) {
+			ret = -errno;
+			snprintf(err, errlen, "waiting for the command: %s", strerror(-ret));
+			return ret;
+		}
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			l->exited = true;
+			snprintf(err, errlen, "the command %s before starting CPython",
+				 WIFEXITED(status) ? "exited" : "was killed");
+			return -ESRCH;
+		}
+		if (!WIFSTOPPED(status))
+			continue;
+		switch (next) {
+		case GATE_EXEC: {
+			struct elf_file ef;
+			bool py = false;
+
+			if (!elf__open(&ef, exe)) {
+				py = elf__exports(&ef, "_PyRuntime");
+				elf__close(&ef);
+			}
+			ret = py ? arm(l, exe, "_PyEval_EvalFrameDefault", false, err, errlen) :
+				   arm(l, exe, NULL, true, err, errlen);
+			if (ret)
+				return ret;
+			next = py ? GATE_EVAL : GATE_ENTRY;
+			break;
+		}
+		case GATE_ENTRY:
+			attach__destroy(&l->gates);
+			if (procmaps__read(l->pid, &m))
+				break;
+			if (pyproc__find_module(l->pid, &m, module, sizeof(module))) {
+				ret = arm(l, module, "_PyEval_EvalFrameDefault", false, err, errlen);
+				procmaps__free(&m);
+				if (ret)
+					return ret;
+				next = GATE_EVAL;
+			} else {
+				procmaps__free(&m);
+				info("pid %d is not CPython yet; waiting for it to exec CPython", l->pid);
+				next = GATE_EXEC;
+			}
+			break;
+		case GATE_EVAL:
+			/* Stopped before its first bytecode: the caller attaches, then resumes. */
+			attach__destroy(&l->gates);
+			l->gate->bss->gate_tgid = 0;
+			return 0;
+		}
+		kill(l->pid, SIGCONT);
+	}
+}
+
+void launch__resume(struct launch *l)
+{
+	kill(l->pid, SIGCONT);
+}
+
+int launch__finish(struct launch *l, bool terminate)
+{
+	int status = 0;
+
+	if (l->pid <= 0 || l->exited)
+		return 0;
+	if (terminate) {
+		kill(l->pid, SIGTERM);
+		kill(l->pid, SIGCONT);
+	}
+	if (waitpid(l->pid, &status, 0) == l->pid)
+		l->exited = true;
+	return status;
+}
+
+void launch__destroy(struct launch *l)
+{
+	attach__destroy(&l->gates);
+	bpf_link__destroy(l->exec_link);
+	gate_bpf__destroy(l->gate);
+	if (l->go_fd >= 0)
+		close(l->go_fd);
+	l->gate = NULL;
+	l->exec_link = NULL;
+	l->go_fd = -1;
+}

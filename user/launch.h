@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* `-- CMD`: start the command held at its first Python bytecode. */
+#ifndef __LAUNCH_H
+#define __LAUNCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include "attach.h"
+
+struct gate_bpf;
+struct bpf_link;
+
+struct launch {
+	pid_t pid;
+	bool pythonmalloc;	/* started with PYTHONMALLOC=malloc */
+	bool exited;		/* reaped */
+	int go_fd;
+	struct gate_bpf *gate;
+	struct bpf_link *exec_link;
+	struct probes gates;
+};
+
+/* Fork argv, held before exec. PYTHONMALLOC=malloc is set unless
+ * keep_allocator, PYTHONMALLOC is already set, or the interpreter is
+ * known not to inline pymalloc. */
+int launch__fork(struct launch *l, char **argv, bool keep_allocator, char *err, size_t errlen);
+/* Let it run until it is CPython about to run its first bytecode; it is
+ * left stopped. */
+int launch__run_to_python(struct launch *l, char *err, size_t errlen);
+void launch__resume(struct launch *l);
+/* Wait for it to end (terminating it first if asked); its wait status. */
+int launch__finish(struct launch *l, bool terminate);
+void launch__destroy(struct launch *l);
+
+#endif /* __LAUNCH_H */

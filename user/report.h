@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Periodic reports: aggregate outstanding allocations by stack, rank, print. */
+#ifndef __REPORT_H
+#define __REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct symbolizer;
+struct reporter;
+
+struct report_opts {
+	int top;			/* -T */
+	uint64_t min_age_ns;		/* -o */
+	bool json;
+};
+
+/* What is being traced, for every report's header. */
+struct report_meta {
+	pid_t pid;
+	const char *python;		/* "3.11.7" */
+	const char *executable;
+	const char *coverage;		/* "full" | "partial" */
+	const char *coverage_note;
+	const char *allocator;		/* "pymalloc" | "malloc" | "hooked" */
+	int functions, emulated;	/* probed functions, on emulated instructions */
+};
+
+struct reporter *report__new(const struct report_opts *o, const struct report_meta *m,
+			     struct symbolizer *sym, int allocs_fd, int stacks_fd, int stats_fd);
+void report__free(struct reporter *r);
+/* Read the maps and print one report; final adds exit_reason. */
+int report__print(struct reporter *r, bool final, const char *exit_reason);
+
+#endif /* __REPORT_H */

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Read code objects out of the target's memory, once each: name, file,
+ * first line and line table; then map instruction positions to lines.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include "linetable.h"
+#include "procmaps.h"
+#include "pyleak.h"
+#include "symbolize.h"
+#include "u64map.h"
+
+#define MAX_STR		1024
+#define MAX_LINETABLE	(1 << 20)
+
+struct code_entry {
+	uint64_t code;
+	char *name;
+	char *file;
+	int firstlineno;
+	uint8_t *table;
+	size_t table_len;
+	bool valid;
+};
+
+struct symbolizer {
+	pid_t pid;
+	const struct pyver_offsets *o;
+	uint64_t code_type;
+	struct u64map codes;		/* code pointer -> struct code_entry */
+};
+
+struct symbolizer *symbolizer__new(pid_t pid, const struct pyver_offsets *o, uint64_t code_type)
+{
+	struct symbolizer *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->pid = pid;
+	s->o = o;
+	s->code_type = code_type;
+	if (u64map__init(&s->codes, sizeof(struct code_entry))) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void symbolizer__free(struct symbolizer *s)
+{
+	struct code_entry *e;
+	uint64_t key;
+	size_t i = 0;
+
+	if (!s)
+		return;
+	while (u64map__next(&s->codes, &i, &key, (void **)&e)) {
+		free(e->name);
+		free(e->file);
+		free(e->table);
+	}
+	u64map__free(&s->codes);
+	free(s);
+}
+
+static void put_utf8(char *out, size_t *n, size_t max, uint32_t c)
+{
+	char b[4];
+	size_t k, len;
+
+	if (c < 0x80) {
+		b[0] = c;
+		len = 1;
+	} else if (c < 0x800) {
+		b[0] = 0xc0 | (c >> 6);
+		b[1] = 0x80 | (c & 0x3f);
+		len = 2;
+	} else if (c < 0x10000) {
+		b[0] = 0xe0 | (c >> 12);
+		b[1] = 0x80 | ((c >> 6) & 0x3f);
+		b[2] = 0x80 | (c & 0x3f);
+		len = 3;
+	} else {
+		b[0] = 0xf0 | (c >> 18);
+		b[1] = 0x80 | ((c >> 12) & 0x3f);
+		b[2] = 0x80 | ((c >> 6) & 0x3f);
+		b[3] = 0x80 | (c & 0x3f);
+		len = 4;
+	}
+	if (*n + len >= max)
+		return;
+	for (k = 0; k < len; k++)
+		out[(*n)++] = b[k];
+}
+
+/* A str object as UTF-8: compact ASCII, or compact with 1/2/4-byte kind. */
+static char *read_unicode(struct symbolizer *s, uint64_t obj)
+{
+	const struct pyver_offsets *o = s->o;
+	uint8_t raw[MAX_STR * 4];
+	uint64_t length = 0;
+	uint32_t state = 0;
+	size_t kind, i, n = 0;
+	bool ascii, compact;
+	char *out;
+
+	if (!obj || proc__read(s->pid, obj + o->unicode_length, &length, sizeof(length)) ||
+	    proc__read(s->pid, obj + o->unicode_state, &state, sizeof(state)))
+		return NULL;
+	/* state bits: interned:2, kind:3, compact:1, ascii:1 (3.8-3.13) */
+	kind = (state >> 2) & 7;
+	compact = (state >> 5) & 1;
+	ascii = (state >> 6) & 1;
+	if (!compact || (kind != 1 && kind != 2 && kind != 4))
+		return NULL;
+	if (length > MAX_STR)
+		length = MAX_STR;
+	if (proc__read(s->pid, obj + (ascii ? o->unicode_ascii_data : o->unicode_compact_data),
+		       raw, length * kind))
+		return NULL;
+	out = malloc(length * 4 + 1);
+	if (!out)
+		return NULL;
+	for (i = 0; i < length; i++) {
+		uint32_t c = kind == 1 ? raw[i] : kind == 2 ? ((uint16_t *)raw)[i] : ((uint32_t *)raw)[i];
+
+		put_utf8(out, &n, length * 4 + 1, c);
+	}
+	out[n] = '\0';
+	return out;
+}
+
+static uint8_t *read_bytes(struct symbolizer *s, uint64_t obj, size_t *len)
+{
+	uint64_t size = 0;
+	uint8_t *buf;
+
+	if (!obj || proc__read(s->pid, obj + s->o->varobject_size, &size, sizeof(size)) ||
+	    size > MAX_LINETABLE)
+		return NULL;
+	buf = malloc(size ? size : 1);
+	if (buf && size && proc__read(s->pid, obj + s->o->bytes_sval, buf, size)) {
+		free(buf);
+		return NULL;
+	}
+	*len = size;
+	return buf;
+}
+
+static void load(struct symbolizer *s, struct code_entry *e)
+{
+	const struct pyver_offsets *o = s->o;
+	uint64_t type = 0, name = 0, file = 0, table = 0;
+	int32_t first = 0;
+	uint32_t name_off = o->code_qualname != PYOFF_NONE ? o->code_qualname : o->code_name;
+
+	/* A stack can name memory that is no longer (or never was) a code object. */
+	if (proc__read(s->pid, e->code + o->object_type, &type, sizeof(type)) ||
+	    (s->code_type && type != s->code_type) ||
+	    proc__read(s->pid, e->code + name_off, &name, sizeof(name)) ||
+	    proc__read(s->pid, e->code + o->code_filename, &file, sizeof(file)) ||
+	    proc__read(s->pid, e->code + o->code_firstlineno, &first, sizeof(first)) ||
+	    proc__read(s->pid, e->code + o->code_linetable, &table, sizeof(table)))
+		return;
+	e->name = read_unicode(s, name);
+	e->file = read_unicode(s, file);
+	e->firstlineno = first;
+	e->table = read_bytes(s, table, &e->table_len);
+	e->valid = e->name && e->file;
+}
+
+static struct code_entry *lookup(struct symbolizer *s, uint64_t code)
+{
+	struct code_entry *e;
+	int fresh;
+
+	e = u64map__upsert(&s->codes, code, &fresh);
+	if (e && fresh) {
+		e->code = code;
+		load(s, e);
+	}
+	return e;
+}
+
+void symbolizer__frame(struct symbolizer *s, uint64_t code, uint32_t pos, struct frame_info *out)
+{
+	struct code_entry *e = lookup(s, code);
+	uint32_t offset;
+
+	out->function = "[unknown]";
+	out->file = "[unknown]";
+	out->line = -1;
+	if (!e || !e->valid)
+		return;
+	out->function = e->name;
+	out->file = e->file;
+	if (pos == POS_NOT_STARTED || !e->table) {
+		out->line = e->firstlineno;
+		return;
+	}
+	/* 3.10's f_lasti counts code units; everything else is in bytes. */
+	offset = s->o->frame_pos_in_units ? pos * 2 : pos;
+	out->line = linetable__line(s->o->linetable, e->table, e->table_len, e->firstlineno, offset);
+	if (out->line < 0)
+		out->line = e->firstlineno;
+}

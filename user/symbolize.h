@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Code objects in the target -> function, file and line. */
+#ifndef __SYMBOLIZE_H
+#define __SYMBOLIZE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include "pyoffsets.h"
+
+struct symbolizer;
+
+struct frame_info {
+	const char *function;	/* qualname on 3.11+, else co_name */
+	const char *file;
+	int line;		/* -1 when unknown */
+};
+
+struct symbolizer *symbolizer__new(pid_t pid, const struct pyver_offsets *o, uint64_t code_type);
+void symbolizer__free(struct symbolizer *s);
+/* Resolve one frame; strings stay valid until symbolizer__free(). A code
+ * object that cannot be read resolves to "[unknown]". */
+void symbolizer__frame(struct symbolizer *s, uint64_t code, uint32_t pos, struct frame_info *out);
+
+#endif /* __SYMBOLIZE_H */
