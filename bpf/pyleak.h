@@ -33,6 +33,7 @@ enum stat_id {
 	STAT_NESTED,		/* inner allocator calls folded into an outer one */
 	STAT_NO_TSTATE,		/* allocation with no Python thread state (native thread, GIL released) */
 	STAT_TSTATE_OTHER,	/* thread state found belongs to another thread */
+	STAT_NO_FRAMES,		/* a thread state without Python frames (start-up, shutdown, C code) */
 	STAT_READ_FAILED,	/* a read of the target's memory failed during a stack walk */
 	STAT_TRUNCATED,		/* stack deeper than MAX_FRAMES, kept innermost frames */
 	STAT_STACKS_FULL,	/* stacks map full: allocation recorded as STACK_LOST */

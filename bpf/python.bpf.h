@@ -179,8 +179,10 @@ static __always_inline __u64 python_stack_id(void)
 		stat_inc(STAT_READ_FAILED);
 	if (c.buf->stack.truncated)
 		stat_inc(STAT_TRUNCATED);
-	if (!c.depth)
+	if (!c.depth) {
+		stat_inc(STAT_NO_FRAMES);
 		return STACK_NONE;
+	}
 	c.buf->stack.depth = c.depth;
 	/* keep clear of the reserved ids */
 	if (c.hash <= STACK_LOST)

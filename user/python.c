@@ -18,7 +18,7 @@
 #define SCAN_BYTES	256	/* enough for the exported wrappers and getters */
 #define MAX_REFS	64
 /* Fewer guard sites than this is not a PGO build, just a direct call or two. */
-#define PGO_GUARD_MIN	8
+#define PGO_GUARD_MIN	16
 
 const char *pyproc__find_module(pid_t pid, const struct procmaps *m, char *out, size_t len)
 {

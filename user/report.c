@@ -28,6 +28,7 @@ static const char *const stat_names[STAT__COUNT] = {
 	[STAT_NESTED] = "nested",
 	[STAT_NO_TSTATE] = "no_tstate",
 	[STAT_TSTATE_OTHER] = "tstate_other",
+	[STAT_NO_FRAMES] = "no_frames",
 	[STAT_READ_FAILED] = "read_failed",
 	[STAT_TRUNCATED] = "truncated",
 	[STAT_STACKS_FULL] = "stacks_full",
@@ -286,7 +287,7 @@ static int cmp_ranked(const void *a, const void *b)
 static const char *special_stack(uint64_t id)
 {
 	if (id == STACK_NONE)
-		return "[no Python frame: native thread, or the GIL was released]";
+		return "[no Python frame: GIL released, native thread, interpreter start-up or shutdown]";
 	if (id == STACK_LOST)
 		return "[stack not recorded: the stacks map was full]";
 	return NULL;

@@ -892,6 +892,47 @@ static const char *pyenv_root(void)
 	return root && *root ? root : "/root/.pyenv";
 }
 
+/*
+ * <=3.11: mov GOT(%rip),%rax (&_PyRuntime); mov tstate_current(%rax),%rax.
+ * 3.12+: general-dynamic TLS, lea GOTPAIR(%rip),%rdi; call __tls_get_addr,
+ * where GOTPAIR holds {module id (DTPMOD64 relocation), static offset}.
+ */
+static void check_tstate_getter(struct bin *b, const char *name, const struct pyenv_expect *e,
+				const char *version)
+{
+	struct x86_ref refs[32];
+	const char *sym;
+	uint64_t vaddr;
+	uint8_t *pair;
+	size_t len;
+	uint8_t *code = bin_func(b, SHT_DYNSYM, name, &vaddr, &len);
+	int n = x86__scan(code, len, vaddr, 0, refs, 32), k, found = 0;
+
+	free(code);
+	if (e->minor <= 11) {
+		for (k = 0; k + 1 < n && !found; k++)
+			found = refs[k].kind == X86_REF_LOAD && refs[k].base == X86_BASE_RIP &&
+				refs[k + 1].kind == X86_REF_LOAD && refs[k + 1].base == refs[k].dst &&
+				refs[k + 1].disp == e->tstate_disp;
+		check_true(found, "%s %s loads _PyRuntime+%lld", version, name,
+			   (long long)e->tstate_disp);
+		return;
+	}
+	for (k = 0; k < n && !found; k++)
+		if (refs[k].kind == X86_REF_LEA && refs[k].base == X86_BASE_RIP &&
+		    refs[k].dst == REG_RDI)
+			found = k + 1;
+	check_true(found, "%s %s: lea GOTPAIR(%%rip),%%rdi", version, name);
+	check_eq(bin_reloc_at(b, refs[found - 1].addr, &sym), R_X86_64_DTPMOD64,
+		 "%s %s: relocation at GOT pair %#lx", version, name,
+		 (unsigned long)refs[found - 1].addr);
+	pair = bin_read(b, refs[found - 1].addr, 16);
+	check_true(pair != NULL, "%s read GOT pair", version);
+	check_eq(*(uint64_t *)(pair + 8), e->tls_off, "%s %s: _Py_tss_tstate offset in the TLS block",
+		 version, name);
+	free(pair);
+}
+
 static void check_pyenv_lib(const char *path, const struct pyenv_expect *e)
 {
 	static const char *const wrappers[3] = { "PyObject_Malloc", "PyMem_Malloc", "PyMem_RawMalloc" };
@@ -953,44 +994,10 @@ static void check_pyenv_lib(const char *path, const struct pyenv_expect *e)
 		}
 	}
 
-	/* thread state getter (§2) */
-	{
-		struct x86_ref refs[32];
-		uint64_t vaddr;
-		size_t len;
-		uint8_t *code = bin_func(&b, SHT_DYNSYM, "PyThreadState_Get", &vaddr, &len);
-		int k, found = 0;
-
-		n = x86__scan(code, len, vaddr, 0, refs, 32);
-		free(code);
-		if (e->minor <= 11) {
-			/* mov GOT(%rip),%rax (&_PyRuntime); mov tstate_current(%rax),%rax */
-			for (k = 0; k + 1 < n && !found; k++)
-				found = refs[k].kind == X86_REF_LOAD && refs[k].base == X86_BASE_RIP &&
-					refs[k + 1].kind == X86_REF_LOAD &&
-					refs[k + 1].base == refs[k].dst &&
-					refs[k + 1].disp == e->tstate_disp;
-			check_true(found, "%s PyThreadState_Get loads _PyRuntime+%lld", version,
-				   (long long)e->tstate_disp);
-		} else {
-			/* general dynamic: lea GOTPAIR(%rip),%rdi; call __tls_get_addr */
-			uint8_t *pair;
-
-			for (k = 0; k < n && !found; k++)
-				if (refs[k].kind == X86_REF_LEA && refs[k].base == X86_BASE_RIP &&
-				    refs[k].dst == REG_RDI)
-					found = k + 1;
-			check_true(found, "%s PyThreadState_Get: lea GOTPAIR(%%rip),%%rdi", version);
-			check_eq(bin_reloc_at(&b, refs[found - 1].addr, &sym), R_X86_64_DTPMOD64,
-				 "%s relocation at GOT pair %#lx", version,
-				 (unsigned long)refs[found - 1].addr);
-			pair = bin_read(&b, refs[found - 1].addr, 16);
-			check_true(pair != NULL, "%s read GOT pair", version);
-			check_eq(*(uint64_t *)(pair + 8), e->tls_off, "%s _Py_tss_tstate offset in TLS block",
-				 version);
-			free(pair);
-		}
-	}
+	/* thread state getters (§2) */
+	check_tstate_getter(&b, "PyThreadState_Get", e, version);
+	check_tstate_getter(&b, e->minor >= 13 ? "PyThreadState_GetUnchecked" :
+			    "_PyThreadState_UncheckedGet", e, version);
 
 	/* PY_VERSION: lea X(%rip),%rcx */
 	lit = version_literal(&b, SHT_DYNSYM, version);
