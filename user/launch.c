@@ -139,10 +139,10 @@ static int command_guarded(const char *argv0, int depth)
 
 int launch__fork(struct launch *l, char **argv, bool keep_allocator, char *err, size_t errlen)
 {
-	int pipefd[2], ret;
+	int pipefd[2], errfd[2], ret;
 
 	memset(l, 0, sizeof(*l));
-	l->go_fd = -1;
+	l->go_fd = l->err_fd = -1;
 	l->pythonmalloc = !keep_allocator && !getenv("PYTHONMALLOC") &&
 			  command_guarded(argv[0], 0) != 0;
 
@@ -159,7 +159,8 @@ int launch__fork(struct launch *l, char **argv, bool keep_allocator, char *err, 
 		snprintf(err, errlen, "cannot attach to sched_process_exec: %s", strerror(-ret));
 		return ret;
 	}
-	if (pipe2(pipefd, O_CLOEXEC)) {
+	/* errfd: a failed exec sends its errno back; a successful one closes it. */
+	if (pipe2(pipefd, O_CLOEXEC) || pipe2(errfd, O_CLOEXEC)) {
 		ret = -errno;
 		snprintf(err, errlen, "pipe: %s", strerror(-ret));
 		return ret;
@@ -174,17 +175,22 @@ int launch__fork(struct launch *l, char **argv, bool keep_allocator, char *err, 
 		char c;
 
 		close(pipefd[1]);
+		close(errfd[0]);
 		/* Held until the gates are armed; EOF means the parent gave up. */
 		if (read(pipefd[0], &c, 1) != 1)
 			_exit(127);
 		if (l->pythonmalloc)
 			setenv("PYTHONMALLOC", "malloc", 1);
 		execvp(argv[0], argv);
-		fprintf(stderr, "pyleak-bpf: cannot run %s: %s\n", argv[0], strerror(errno));
+		ret = errno;
+		if (write(errfd[1], &ret, sizeof(ret)) < 0)
+			_exit(126);
 		_exit(127);
 	}
 	close(pipefd[0]);
+	close(errfd[1]);
 	l->go_fd = pipefd[1];
+	l->err_fd = errfd[0];
 	l->gate->bss->gate_tgid = l->pid;
 	return 0;
 }
@@ -238,9 +244,14 @@ int launch__run_to_python(struct launch *l, char *err, size_t errlen)
 			return ret;
 		}
 		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			int e = 0;
+
 			l->exited = true;
-			snprintf(err, errlen, "the command %s before starting CPython",
-				 WIFEXITED(status) ? "exited" : "was killed");
+			if (next == GATE_EXEC && read(l->err_fd, &e, sizeof(e)) == sizeof(e))
+				snprintf(err, errlen, "cannot run it: %s", strerror(e));
+			else
+				snprintf(err, errlen, "the command %s before starting CPython",
+					 WIFEXITED(status) ? "exited" : "was killed");
 			return -ESRCH;
 		}
 		if (!WIFSTOPPED(status))
@@ -314,7 +325,9 @@ void launch__destroy(struct launch *l)
 	gate_bpf__destroy(l->gate);
 	if (l->go_fd >= 0)
 		close(l->go_fd);
+	if (l->err_fd >= 0)
+		close(l->err_fd);
 	l->gate = NULL;
 	l->exec_link = NULL;
-	l->go_fd = -1;
+	l->go_fd = l->err_fd = -1;
 }

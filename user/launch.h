@@ -15,7 +15,8 @@ struct launch {
 	pid_t pid;
 	bool pythonmalloc;	/* started with PYTHONMALLOC=malloc */
 	bool exited;		/* reaped */
-	int go_fd;
+	int go_fd;		/* releases the held child */
+	int err_fd;		/* the child's exec errno, if exec failed */
 	struct gate_bpf *gate;
 	struct bpf_link *exec_link;
 	struct probes gates;

@@ -311,7 +311,7 @@ int main(int argc, char **argv)
 	struct bpf_link *exec_link = NULL;
 	struct symbolizer *sym = NULL;
 	struct reporter *rep = NULL;
-	struct launch launch = { .go_fd = -1 };
+	struct launch launch = { .go_fd = -1, .err_fd = -1 };
 	struct probes probes = {};
 	struct pyproc py = { .elf.fd = -1 };
 	struct report_opts ro;
