@@ -37,6 +37,7 @@ enum stat_id {
 	STAT_READ_FAILED,	/* a read of the target's memory failed during a stack walk */
 	STAT_TRUNCATED,		/* stack deeper than MAX_FRAMES, kept innermost frames */
 	STAT_STACKS_FULL,	/* stacks map full: allocation recorded as STACK_LOST */
+	STAT_STACK_EVENTS_LOST,	/* new-stack ring full: symbolized late, code may be gone */
 	STAT_ALLOCS_FULL,	/* allocs map full: allocation not recorded */
 	STAT_NO_STASH,		/* per-thread storage unavailable: allocation not recorded */
 	STAT_MISSED_RETURN,	/* an entry found a stale in-flight call (its return was not seen) */

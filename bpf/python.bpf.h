@@ -30,11 +30,18 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);	/* --max-stacks */
+	__uint(max_entries, 65536);	/* --max-stacks */
 	__type(key, __u64);
 	__type(value, struct pystack);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } stacks SEC(".maps");
+
+/* Each stack's id, the first time it is recorded: userspace symbolizes it
+ * while its code objects still exist. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} newstacks SEC(".maps");
 
 static __always_inline void stat_inc(enum stat_id id);
 
@@ -195,6 +202,8 @@ static __always_inline __u64 python_stack_id(void)
 			stat_inc(STAT_STACKS_FULL);
 			return STACK_LOST;
 		}
+		if (!err && bpf_ringbuf_output(&newstacks, &c.hash, sizeof(c.hash), 0))
+			stat_inc(STAT_STACK_EVENTS_LOST);
 	}
 	return c.hash;
 fail:

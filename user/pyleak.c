@@ -28,6 +28,7 @@
 #include "pyleak.skel.h"
 #include "python.h"
 #include "report.h"
+#include "stacks.h"
 #include "symbolize.h"
 
 #define PYLEAK_VERSION "0.1.0"
@@ -58,7 +59,7 @@ static struct env {
 	.min_age_ms = 500,
 	.max_size = UINT64_MAX,
 	.max_allocs = 1 << 20,
-	.max_stacks = 16384,
+	.max_stacks = 65536,
 };
 
 static const char usage[] =
@@ -102,7 +103,7 @@ static const char help[] =
 "\n"
 "Limits (a full map is counted and reported, never silent):\n"
 "      --max-allocs N     outstanding allocations tracked (default 1048576)\n"
-"      --max-stacks N     distinct Python stacks (default 16384)\n"
+"      --max-stacks N     distinct live Python stacks (default 65536)\n"
 "\n"
 "  -v, --verbose          diagnostics; twice for libbpf and the verifier log\n"
 "  -V, --version          print the version\n"
@@ -310,6 +311,7 @@ int main(int argc, char **argv)
 	struct pyleak_bpf *skel = NULL;
 	struct bpf_link *exec_link = NULL;
 	struct symbolizer *sym = NULL;
+	struct stack_table *stacks = NULL;
 	struct reporter *rep = NULL;
 	struct launch launch = { .go_fd = -1, .err_fd = -1 };
 	struct probes probes = {};
@@ -404,9 +406,11 @@ int main(int argc, char **argv)
 		.allocator = pyproc__alloc_name(&py),
 		.functions = probes.functions, .emulated = probes.emulated,
 	};
-	rep = report__new(&ro, &rm, sym, bpf_map__fd(skel->maps.allocs),
-			  bpf_map__fd(skel->maps.stacks), bpf_map__fd(skel->maps.stats));
-	if (!sym || !rep) {
+	stacks = sym ? stacks__new(bpf_map__fd(skel->maps.stacks),
+				   bpf_map__fd(skel->maps.newstacks), sym) : NULL;
+	rep = stacks ? report__new(&ro, &rm, stacks, bpf_map__fd(skel->maps.allocs),
+				   bpf_map__fd(skel->maps.stats)) : NULL;
+	if (!rep) {
 		warn("out of memory");
 		goto cleanup;
 	}
@@ -421,11 +425,12 @@ int main(int argc, char **argv)
 		deadline = now_s() + env.duration;
 	code = EXIT_OK;
 	for (;;) {
-		struct pollfd fds[2] = { { sfd, POLLIN }, { pidfd, POLLIN } };
+		struct pollfd fds[3] = { { sfd, POLLIN }, { stacks__poll_fd(stacks), POLLIN },
+					 { pidfd, POLLIN } };
 		double t = now_s(), until = deadline && deadline < next ? deadline : next;
 		int timeout = until > t ? (int)((until - t) * 1000) + 1 : 0;
 
-		ret = poll(fds, pidfd >= 0 ? 2 : 1, timeout);
+		ret = poll(fds, pidfd >= 0 ? 3 : 2, timeout);
 		if (ret < 0 && errno != EINTR) {
 			warn("poll: %s", strerror(errno));
 			code = EXIT_ERROR;
@@ -436,7 +441,9 @@ int main(int argc, char **argv)
 			reason = "interrupted";
 			break;
 		}
-		if (pidfd >= 0 && fds[1].revents) {
+		if (fds[1].revents)
+			stacks__consume(stacks);
+		if (pidfd >= 0 && fds[2].revents) {
 			reason = "target exited";
 			if (!launched) {
 				warn("pid %d exited", env.pid);
@@ -460,6 +467,7 @@ int main(int argc, char **argv)
 				reason = "count";
 				break;
 			}
+			stacks__consume(stacks);
 			if (report__print(rep, false, NULL))
 				warn("cannot read the allocation maps: %s", strerror(errno));
 			next += env.interval;
@@ -469,12 +477,14 @@ int main(int argc, char **argv)
 	attach__destroy(&probes);
 	bpf_link__destroy(exec_link);
 	exec_link = NULL;
+	stacks__consume(stacks);
 	report__print(rep, true, reason);
 
 cleanup:
 	attach__destroy(&probes);
 	bpf_link__destroy(exec_link);
 	report__free(rep);
+	stacks__free(stacks);
 	symbolizer__free(sym);
 	pyleak_bpf__destroy(skel);
 	pyproc__close(&py);

@@ -16,7 +16,7 @@
 #include <jansson.h>
 #include "pyleak.h"
 #include "report.h"
-#include "symbolize.h"
+#include "stacks.h"
 #include "u64map.h"
 
 #define HISTORY		6	/* reports a trend looks back over */
@@ -32,6 +32,7 @@ static const char *const stat_names[STAT__COUNT] = {
 	[STAT_READ_FAILED] = "read_failed",
 	[STAT_TRUNCATED] = "truncated",
 	[STAT_STACKS_FULL] = "stacks_full",
+	[STAT_STACK_EVENTS_LOST] = "stack_events_lost",
 	[STAT_ALLOCS_FULL] = "allocs_full",
 	[STAT_NO_STASH] = "no_stash",
 	[STAT_MISSED_RETURN] = "missed_return",
@@ -42,7 +43,7 @@ static const char *const stat_names[STAT__COUNT] = {
 
 /* Counters that mean something was dropped or unreadable. */
 static const enum stat_id lossy[] = {
-	STAT_READ_FAILED, STAT_TRUNCATED, STAT_STACKS_FULL, STAT_ALLOCS_FULL,
+	STAT_READ_FAILED, STAT_STACKS_FULL, STAT_STACK_EVENTS_LOST, STAT_ALLOCS_FULL,
 	STAT_NO_STASH, STAT_MISSED_RETURN, STAT_FDS_FULL,
 };
 
@@ -59,17 +60,13 @@ struct stack_state {
 	enum trend trend;
 	int64_t growth;
 	double rate;
-	/* resolved once */
-	struct frame_info *frames;
-	int depth;
-	bool truncated;
 };
 
 struct reporter {
 	struct report_opts o;
 	struct report_meta m;
-	struct symbolizer *sym;
-	int allocs_fd, stacks_fd, stats_fd;
+	struct stack_table *stacks_tab;
+	int allocs_fd, stats_fd;
 	struct u64map stacks;	/* stack id -> struct stack_state */
 	unsigned int nreport;
 	double start;
@@ -86,7 +83,7 @@ static double now_s(void)
 }
 
 struct reporter *report__new(const struct report_opts *o, const struct report_meta *m,
-			     struct symbolizer *sym, int allocs_fd, int stacks_fd, int stats_fd)
+			     struct stack_table *stacks, int allocs_fd, int stats_fd)
 {
 	struct reporter *r = calloc(1, sizeof(*r));
 
@@ -94,9 +91,8 @@ struct reporter *report__new(const struct report_opts *o, const struct report_me
 		return NULL;
 	r->o = *o;
 	r->m = *m;
-	r->sym = sym;
+	r->stacks_tab = stacks;
 	r->allocs_fd = allocs_fd;
-	r->stacks_fd = stacks_fd;
 	r->stats_fd = stats_fd;
 	r->start = now_s();
 	r->ncpus = libbpf_num_possible_cpus();
@@ -109,14 +105,8 @@ struct reporter *report__new(const struct report_opts *o, const struct report_me
 
 void report__free(struct reporter *r)
 {
-	struct stack_state *st;
-	uint64_t id;
-	size_t i = 0;
-
 	if (!r)
 		return;
-	while (u64map__next(&r->stacks, &i, &id, (void **)&st))
-		free(st->frames);
 	u64map__free(&r->stacks);
 	free(r);
 }
@@ -178,6 +168,7 @@ static int collect(struct reporter *r)
 
 			if (now_ns < a->ts_ns || now_ns - a->ts_ns < r->o.min_age_ns)
 				continue;
+			stacks__mark(r->stacks_tab, a->stack_id);
 			st = state_of(r, a->stack_id);
 			if (!st)
 				continue;
@@ -246,28 +237,6 @@ static void update_trends(struct reporter *r, double t)
 	}
 }
 
-static void resolve(struct reporter *r, uint64_t id, struct stack_state *st)
-{
-	struct pystack ps;
-	uint32_t d;
-
-	if (st->frames || st->depth < 0 || id <= STACK_LOST)
-		return;
-	if (bpf_map_lookup_elem(r->stacks_fd, &id, &ps) || !ps.depth || ps.depth > MAX_FRAMES) {
-		st->depth = -1;
-		return;
-	}
-	st->frames = calloc(ps.depth, sizeof(*st->frames));
-	if (!st->frames) {
-		st->depth = -1;
-		return;
-	}
-	for (d = 0; d < ps.depth; d++)
-		symbolizer__frame(r->sym, ps.code[d], ps.pos[d], &st->frames[d]);
-	st->depth = ps.depth;
-	st->truncated = ps.truncated;
-}
-
 struct ranked {
 	uint64_t id;
 	struct stack_state *st;
@@ -323,6 +292,7 @@ static void print_text(struct reporter *r, struct ranked *rk, int n, const uint6
 	for (i = 0; i < n && i < r->o.top; i++) {
 		struct stack_state *st = rk[i].st;
 		const char *special = special_stack(rk[i].id);
+		const struct stack_frames *sf;
 
 		printf("#%d %-9s %s in %" PRIu64 " allocations, %s/s over the last %u reports "
 		       "(%s%s since the last), oldest %.1fs\n", i + 1, trend_names[st->trend],
@@ -333,13 +303,13 @@ static void print_text(struct reporter *r, struct ranked *rk, int n, const uint6
 			printf("        %s\n", special);
 			continue;
 		}
-		resolve(r, rk[i].id, st);
-		for (d = 0; d < st->depth; d++)
-			printf("        %s:%d in %s\n", st->frames[d].file, st->frames[d].line,
-			       st->frames[d].function);
-		if (st->truncated)
+		sf = stacks__get(r->stacks_tab, rk[i].id);
+		for (d = 0; sf && d < sf->depth; d++)
+			printf("        %s:%d in %s\n", sf->frames[d].file, sf->frames[d].line,
+			       sf->frames[d].function);
+		if (sf && sf->truncated)
 			printf("        [deeper frames not kept: over %d]\n", MAX_FRAMES);
-		if (st->depth < 0)
+		if (!sf || sf->depth < 0)
 			printf("        [stack unreadable]\n");
 	}
 	printf("stats:");
@@ -350,6 +320,9 @@ static void print_text(struct reporter *r, struct ranked *rk, int n, const uint6
 		if (stats[lossy[k]])
 			printf("warning: %" PRIu64 " events %s: results are incomplete\n",
 			       stats[lossy[k]], stat_names[lossy[k]]);
+	if (stats[STAT_TRUNCATED])
+		printf("note: %" PRIu64 " stacks were deeper than %d frames; their innermost %d "
+		       "were kept\n", stats[STAT_TRUNCATED], MAX_FRAMES, MAX_FRAMES);
 	if (final && exit_reason)
 		printf("Detached (%s).\n", exit_reason);
 	printf("\n");
@@ -387,20 +360,21 @@ static void print_json(struct reporter *r, struct ranked *rk, int n, const uint6
 	for (i = 0; i < n && i < r->o.top; i++) {
 		struct stack_state *st = rk[i].st;
 		json_t *frames = json_array(), *e;
+		const struct stack_frames *sf = special_stack(rk[i].id) ? NULL :
+						stacks__get(r->stacks_tab, rk[i].id);
 		char id[24];
 
-		resolve(r, rk[i].id, st);
-		for (d = 0; d < st->depth; d++)
+		for (d = 0; sf && d < sf->depth; d++)
 			json_array_append_new(frames, json_pack("{s:s,s:s,s:i}", "function",
-								st->frames[d].function, "file",
-								st->frames[d].file, "line",
-								st->frames[d].line));
+								sf->frames[d].function, "file",
+								sf->frames[d].file, "line",
+								sf->frames[d].line));
 		snprintf(id, sizeof(id), "%016" PRIx64, rk[i].id);
 		e = json_pack("{s:s,s:I,s:I,s:I,s:f,s:s,s:f,s:b,s:o}", "id", id, "bytes",
 			      (json_int_t)st->bytes, "count", (json_int_t)st->count,
 			      "growth_bytes", (json_int_t)st->growth, "growth_bytes_per_s", st->rate,
 			      "trend", trend_names[st->trend], "oldest_s", t - st->oldest_ns / 1e9,
-			      "truncated", st->truncated, "frames", frames);
+			      "truncated", sf && sf->truncated, "frames", frames);
 		if (special_stack(rk[i].id))
 			json_object_set_new(e, "note", json_string(special_stack(rk[i].id)));
 		json_array_append_new(st_arr, e);
@@ -428,6 +402,7 @@ int report__print(struct reporter *r, bool final, const char *exit_reason)
 	err = collect(r);
 	if (err)
 		return err;
+	stacks__sweep(r->stacks_tab);
 	t = now_s();
 	update_trends(r, t);
 	rk = calloc(r->stacks.used + 1, sizeof(*rk));

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-struct symbolizer;
+struct stack_table;
 struct reporter;
 
 struct report_opts {
@@ -28,7 +28,7 @@ struct report_meta {
 };
 
 struct reporter *report__new(const struct report_opts *o, const struct report_meta *m,
-			     struct symbolizer *sym, int allocs_fd, int stacks_fd, int stats_fd);
+			     struct stack_table *stacks, int allocs_fd, int stats_fd);
 void report__free(struct reporter *r);
 /* Read the maps and print one report; final adds exit_reason. */
 int report__print(struct reporter *r, bool final, const char *exit_reason);

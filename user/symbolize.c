@@ -16,11 +16,17 @@
 #define MAX_STR		1024
 #define MAX_LINETABLE	(1 << 20)
 
+struct code_ident {
+	uint64_t type, name, file, table;
+	int32_t firstlineno;
+	int32_t pad;
+};
+
 struct code_entry {
 	uint64_t code;
+	struct code_ident id;
 	char *name;
 	char *file;
-	int firstlineno;
 	uint8_t *table;
 	size_t table_len;
 	bool valid;
@@ -32,6 +38,16 @@ struct symbolizer {
 	uint64_t code_type;
 	struct u64map codes;		/* code pointer -> struct code_entry */
 };
+
+static void unload(struct code_entry *e)
+{
+	free(e->name);
+	free(e->file);
+	free(e->table);
+	e->name = e->file = NULL;
+	e->table = NULL;
+	e->valid = false;
+}
 
 struct symbolizer *symbolizer__new(pid_t pid, const struct pyver_offsets *o, uint64_t code_type)
 {
@@ -57,11 +73,8 @@ void symbolizer__free(struct symbolizer *s)
 
 	if (!s)
 		return;
-	while (u64map__next(&s->codes, &i, &key, (void **)&e)) {
-		free(e->name);
-		free(e->file);
-		free(e->table);
-	}
+	while (u64map__next(&s->codes, &i, &key, (void **)&e))
+		unload(e);
 	u64map__free(&s->codes);
 	free(s);
 }
@@ -150,27 +163,44 @@ static uint8_t *read_bytes(struct symbolizer *s, uint64_t obj, size_t *len)
 	return buf;
 }
 
-static void load(struct symbolizer *s, struct code_entry *e)
+#define CODE_HEAD 256	/* covers every field used on 3.8-3.13 */
+
+static uint32_t max_u32(uint32_t a, uint32_t b)
+{
+	return a > b ? a : b;
+}
+
+static int read_ident(struct symbolizer *s, uint64_t code, struct code_ident *id)
 {
 	const struct pyver_offsets *o = s->o;
-	uint64_t type = 0, name = 0, file = 0, table = 0;
-	int32_t first = 0;
 	uint32_t name_off = o->code_qualname != PYOFF_NONE ? o->code_qualname : o->code_name;
+	uint32_t len = max_u32(max_u32(name_off, o->code_filename),
+			       max_u32(o->code_linetable, o->code_firstlineno)) + 8;
+	uint8_t head[CODE_HEAD];
 
+	memset(id, 0, sizeof(*id));
+	/* Only as far as the last field: the object may end a mapping. */
+	if (len > sizeof(head) || proc__read(s->pid, code, head, len))
+		return -EFAULT;
+	memcpy(&id->type, head + o->object_type, 8);
+	memcpy(&id->name, head + name_off, 8);
+	memcpy(&id->file, head + o->code_filename, 8);
+	memcpy(&id->table, head + o->code_linetable, 8);
+	memcpy(&id->firstlineno, head + o->code_firstlineno, 4);
 	/* A stack can name memory that is no longer (or never was) a code object. */
-	if (proc__read(s->pid, e->code + o->object_type, &type, sizeof(type)) ||
-	    (s->code_type && type != s->code_type) ||
-	    proc__read(s->pid, e->code + name_off, &name, sizeof(name)) ||
-	    proc__read(s->pid, e->code + o->code_filename, &file, sizeof(file)) ||
-	    proc__read(s->pid, e->code + o->code_firstlineno, &first, sizeof(first)) ||
-	    proc__read(s->pid, e->code + o->code_linetable, &table, sizeof(table)))
+	return s->code_type && id->type != s->code_type ? -EINVAL : 0;
+}
+
+static void load(struct symbolizer *s, struct code_entry *e)
+{
+	if (read_ident(s, e->code, &e->id))
 		return;
-	e->name = read_unicode(s, name);
-	e->file = read_unicode(s, file);
-	e->firstlineno = first;
-	e->table = read_bytes(s, table, &e->table_len);
+	e->name = read_unicode(s, e->id.name);
+	e->file = read_unicode(s, e->id.file);
+	e->table = read_bytes(s, e->id.table, &e->table_len);
 	e->valid = e->name && e->file;
 }
+
 
 static struct code_entry *lookup(struct symbolizer *s, uint64_t code)
 {
@@ -181,6 +211,15 @@ static struct code_entry *lookup(struct symbolizer *s, uint64_t code)
 	if (e && fresh) {
 		e->code = code;
 		load(s, e);
+	} else if (e) {
+		struct code_ident now;
+
+
+		/* Freed and its address reused by another code object? */
+		if (read_ident(s, code, &now) || memcmp(&now, &e->id, sizeof(now))) {
+			unload(e);
+			load(s, e);
+		}
 	}
 	return e;
 }
@@ -198,12 +237,12 @@ void symbolizer__frame(struct symbolizer *s, uint64_t code, uint32_t pos, struct
 	out->function = e->name;
 	out->file = e->file;
 	if (pos == POS_NOT_STARTED || !e->table) {
-		out->line = e->firstlineno;
+		out->line = e->id.firstlineno;
 		return;
 	}
 	/* 3.10's f_lasti counts code units; everything else is in bytes. */
 	offset = s->o->frame_pos_in_units ? pos * 2 : pos;
-	out->line = linetable__line(s->o->linetable, e->table, e->table_len, e->firstlineno, offset);
+	out->line = linetable__line(s->o->linetable, e->table, e->table_len, e->id.firstlineno, offset);
 	if (out->line < 0)
-		out->line = e->firstlineno;
+		out->line = e->id.firstlineno;
 }

@@ -95,6 +95,28 @@ void *u64map__upsert(struct u64map *m, uint64_t key, int *fresh)
 	return m->vals + i * m->vsize;
 }
 
+void u64map__del(struct u64map *m, uint64_t key)
+{
+	size_t i, j, k;
+
+	if (!key || !m->cap)
+		return;
+	i = find(m, key);
+	if (!m->keys[i])
+		return;
+	/* Backward-shift deletion keeps every probe chain unbroken. */
+	for (j = (i + 1) & (m->cap - 1); m->keys[j]; j = (j + 1) & (m->cap - 1)) {
+		k = slot_of(m->keys[j], m->cap);
+		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
+			m->keys[i] = m->keys[j];
+			memcpy(m->vals + i * m->vsize, m->vals + j * m->vsize, m->vsize);
+			i = j;
+		}
+	}
+	m->keys[i] = 0;
+	m->used--;
+}
+
 int u64map__next(const struct u64map *m, size_t *i, uint64_t *key, void **val)
 {
 	for (; *i < m->cap; (*i)++) {

@@ -18,6 +18,8 @@ void u64map__free(struct u64map *m);
 void *u64map__get(const struct u64map *m, uint64_t key);
 /* The value for key, inserted zero-filled if new (*fresh = 1); NULL on ENOMEM. */
 void *u64map__upsert(struct u64map *m, uint64_t key, int *fresh);
+/* Remove key; values of other keys may move (do not hold pointers across). */
+void u64map__del(struct u64map *m, uint64_t key);
 /* Iterate: for (i = 0; u64map__next(m, &i, &key, &val); ) */
 int u64map__next(const struct u64map *m, size_t *i, uint64_t *key, void **val);
 

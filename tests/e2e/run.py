@@ -543,6 +543,10 @@ def check_stream(tr, py=None, pid=None, coverage=None, allocator=None, ended=Tru
     if ended:
         expect(finals == [len(reps) - 1], "the last report (and only it) to be final",
                "final at positions %s of %d" % (finals, len(reps)))
+    stats = reps[-1]["stats"]
+    for k in ("stacks_full", "allocs_full"):
+        expect(stats[k] == 0, "no full map with these small fixtures (%s 0)" % k,
+               "%s %d in report #%d" % (k, stats[k], reps[-1]["report"]))
     for r in reps:
         if py is not None:
             expect(r["python"] == py.version, "python %r" % py.version, "%r in report #%d" % (r["python"], r["report"]))
@@ -913,7 +917,7 @@ def sc_help(c, py):
         expect(rc == 0, "exit status 0 for %s" % flag, rc)
         text = out + err
         for word in ("-p", "interval", "count", "--json"):
-            expect(word in text, "%s to mention %r" % (flag, word), repr(text[:600]))
+            expect(word.lower() in text.lower(), "%s to mention %r" % (flag, word), repr(text[:600]))
     return "mentions -p, interval, count, --json"
 
 
