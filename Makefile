@@ -11,7 +11,8 @@ ARCH      := x86
 CFLAGS    ?= -g -O2
 CFLAGS    += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -std=gnu11
 CPPFLAGS  += -I$(OUTPUT) -Ibpf -Iuser -D_GNU_SOURCE
-LDLIBS    += -lbpf -lelf -lz -ldw -ljansson -lZydis
+LDLIBS    += -lbpf -lelf -lz -ljansson -lZydis
+TEST_LDLIBS := -ldw -lcmocka
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Ibpf -Wall -Wno-unused-function
 
 # Debian packages the build, the tests and the demo need (make deps).
@@ -35,7 +36,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all clean deps test unit e2e demo bench lint
+.PHONY: all clean deps deps-check test unit e2e demo bench
 .SECONDARY:
 all: pyleak-bpf
 
@@ -66,14 +67,25 @@ pyleak-bpf: $(OUTPUT)/user/pyleak.o $(OUTPUT)/libpyleak.a
 
 $(OUTPUT)/tests/%: tests/unit/%.c $(OUTPUT)/libpyleak.a | $(OUTPUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(CPPFLAGS) -MMD -MP $< $(OUTPUT)/libpyleak.a $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(CFLAGS) $(CPPFLAGS) -MMD -MP $< $(OUTPUT)/libpyleak.a $(LDLIBS) $(TEST_LDLIBS) -o $@
 
 deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_DEPS)
 
+# Install what is missing (fresh machines), say nothing otherwise.
+deps-check:
+	$(Q)missing=$$(for p in $(DEB_DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages: $$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "run as root, or: sudo make deps" >&2; exit 1; fi; \
+		$(MAKE) --no-print-directory deps; \
+	fi
+
 # Unit tests (cmocka), then end-to-end tests against every interpreter present.
-test: unit e2e
+test: deps-check
+	$(Q)$(MAKE) --no-print-directory unit e2e
 
 unit: $(UNIT_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
@@ -82,7 +94,8 @@ e2e: pyleak-bpf
 	$(Q)$(PYTHON) tests/e2e/run.py $(E2E_ARGS)
 
 # Trace the bundled leaking demo service for 30 seconds.
-demo: pyleak-bpf
+demo: deps-check
+	$(Q)$(MAKE) --no-print-directory pyleak-bpf
 	./pyleak-bpf --duration 30 5 -- $(PYTHON) demo/leaky_service.py
 
 bench: pyleak-bpf

@@ -1184,12 +1184,15 @@ def main():
     ap.add_argument("--tool", default=os.path.join(ROOT, "pyleak-bpf"), help="binary under test")
     ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
     ap.add_argument("--keep", action="store_true", help="keep each scenario's temporary directory")
+    ap.add_argument("--repeat", type=int, default=1, metavar="N", help="run each scenario N times (flake hunting)")
     opts = ap.parse_args()
     opts.tool = os.path.abspath(opts.tool)
     _become_subreaper()
 
     interps, missing = discover()
     work = [w for w in plan(interps) if opts.filter in w[0]]
+    if opts.repeat > 1:
+        work = [("%s#%d" % (w[0], i + 1),) + tuple(w[1:]) for w in work for i in range(opts.repeat)]
     work.sort(key=lambda w: -w[4])      # long scenarios first: a shorter tail
     if opts.list:
         for name, fn, py, limit, _ in work:
