@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
@@ -176,6 +177,8 @@ int launch__fork(struct launch *l, char **argv, bool keep_allocator, char *err, 
 
 		close(pipefd[1]);
 		close(errfd[0]);
+		/* If we die while it is stopped at a gate, it must not stay stopped. */
+		prctl(PR_SET_PDEATHSIG, SIGCONT);
 		/* Held until the gates are armed; EOF means the parent gave up. */
 		if (read(pipefd[0], &c, 1) != 1)
 			_exit(127);
@@ -303,9 +306,12 @@ void launch__resume(struct launch *l)
 	kill(l->pid, SIGCONT);
 }
 
+/* A command that ignores SIGTERM gets SIGKILL after this long. */
+#define TERM_GRACE_MS 5000
+
 int launch__finish(struct launch *l, bool terminate)
 {
-	int status = 0;
+	int status = 0, waited = 0;
 
 	if (l->pid <= 0 || l->exited)
 		return 0;
@@ -313,8 +319,13 @@ int launch__finish(struct launch *l, bool terminate)
 		kill(l->pid, SIGTERM);
 		kill(l->pid, SIGCONT);
 	}
-	if (waitpid(l->pid, &status, 0) == l->pid)
-		l->exited = true;
+	while (waitpid(l->pid, &status, terminate ? WNOHANG : 0) == 0) {
+		if (waited == TERM_GRACE_MS)
+			kill(l->pid, SIGKILL);
+		usleep(10000);
+		waited += 10;
+	}
+	l->exited = true;
 	return status;
 }
 
