@@ -150,24 +150,36 @@ uint64_t elf__first_load(struct elf_file *ef)
 	return 0;
 }
 
-const char *elf__soname(struct elf_file *ef)
+int elf__dynamic(struct elf_file *ef, int64_t tag, const char **out, int max)
 {
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;
+	int n = 0;
 
 	while ((scn = elf_nextscn(ef->elf, scn))) {
 		Elf_Data *data;
 		size_t i;
 
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNAMIC)
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNAMIC || !sh.sh_entsize)
 			continue;
 		data = elf_getdata(scn, NULL);
-		for (i = 0; data && i < sh.sh_size / sh.sh_entsize; i++) {
+		for (i = 0; data && i < sh.sh_size / sh.sh_entsize && n < max; i++) {
 			GElf_Dyn dyn;
+			const char *s;
 
-			if (gelf_getdyn(data, i, &dyn) && dyn.d_tag == DT_SONAME)
-				return elf_strptr(ef->elf, sh.sh_link, dyn.d_un.d_val);
+			if (!gelf_getdyn(data, i, &dyn) || dyn.d_tag != tag)
+				continue;
+			s = elf_strptr(ef->elf, sh.sh_link, dyn.d_un.d_val);
+			if (s)
+				out[n++] = s;
 		}
 	}
-	return NULL;
+	return n;
+}
+
+const char *elf__soname(struct elf_file *ef)
+{
+	const char *so;
+
+	return elf__dynamic(ef, DT_SONAME, &so, 1) == 1 ? so : NULL;
 }

@@ -31,6 +31,9 @@ int elf__section(struct elf_file *ef, const char *name, uint64_t *vaddr, uint64_
 /* Lowest PT_LOAD p_vaddr - p_offset: subtract from the start of the
  * offset-0 mapping to get the load bias. */
 uint64_t elf__first_load(struct elf_file *ef);
+/* The strings of the .dynamic entries with this tag (DT_NEEDED, DT_RUNPATH,
+ * ...), at most max; returns how many. */
+int elf__dynamic(struct elf_file *ef, int64_t tag, const char **out, int max);
 /* DT_SONAME, or NULL. */
 const char *elf__soname(struct elf_file *ef);
 

@@ -50,44 +50,32 @@ static bool find_in_path(const char *name, char *out, size_t len)
 /* libpythonX.Y.so from DT_NEEDED, searched like ld.so would (mostly). */
 static int find_libpython(struct elf_file *exe, const char *exe_path, struct elf_file *lib)
 {
+	const char *needed[64], *paths[8], *libpython = NULL;
 	char dirs[8192] = "", origin[4096], cand[8192];
-	const char *needed = NULL, *ldp = getenv("LD_LIBRARY_PATH");
-	Elf_Scn *scn = NULL;
+	const char *ldp = getenv("LD_LIBRARY_PATH");
 	char *d, *save = NULL;
-	GElf_Shdr sh;
-	size_t i;
+	int i, n;
 
 	snprintf(origin, sizeof(origin), "%s", exe_path);
 	*strrchr(origin, '/') = '\0';
-	while ((scn = elf_nextscn(exe->elf, scn))) {
-		Elf_Data *data;
-
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNAMIC)
-			continue;
-		data = elf_getdata(scn, NULL);
-		for (i = 0; data && i < sh.sh_size / sh.sh_entsize; i++) {
-			GElf_Dyn dyn;
-			const char *s;
-
-			if (!gelf_getdyn(data, i, &dyn))
-				continue;
-			s = elf_strptr(exe->elf, sh.sh_link, dyn.d_un.d_val);
-			if (dyn.d_tag == DT_NEEDED && s && !strncmp(s, "libpython", 9))
-				needed = s;
-			else if ((dyn.d_tag == DT_RUNPATH || dyn.d_tag == DT_RPATH) && s)
-				snprintf(dirs + strlen(dirs), sizeof(dirs) - strlen(dirs), "%s:", s);
-		}
-	}
-	if (!needed)
+	n = elf__dynamic(exe, DT_NEEDED, needed, 64);
+	for (i = 0; i < n; i++)
+		if (!strncmp(needed[i], "libpython", 9))
+			libpython = needed[i];
+	if (!libpython)
 		return -ENOENT;
+	n = elf__dynamic(exe, DT_RUNPATH, paths, 4);
+	n += elf__dynamic(exe, DT_RPATH, paths + n, 4);
+	for (i = 0; i < n; i++)
+		snprintf(dirs + strlen(dirs), sizeof(dirs) - strlen(dirs), "%s:", paths[i]);
 	snprintf(dirs + strlen(dirs), sizeof(dirs) - strlen(dirs),
 		 "%s:/usr/local/lib:/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib:/usr/lib",
 		 ldp ? ldp : "");
 	for (d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
 		if (!strncmp(d, "$ORIGIN", 7))
-			snprintf(cand, sizeof(cand), "%s%s/%s", origin, d + 7, needed);
+			snprintf(cand, sizeof(cand), "%s%s/%s", origin, d + 7, libpython);
 		else
-			snprintf(cand, sizeof(cand), "%s/%s", d, needed);
+			snprintf(cand, sizeof(cand), "%s/%s", d, libpython);
 		if (!elf__open(lib, cand))
 			return 0;
 	}

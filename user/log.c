@@ -11,35 +11,30 @@ static void vlog(const char *prefix, const char *fmt, va_list ap)
 	fputc('\n', stderr);
 }
 
+#define LOG_AT(level, prefix)				\
+	do {						\
+		va_list ap;				\
+							\
+		if (log_verbosity < (level))		\
+			return;				\
+		va_start(ap, fmt);			\
+		vlog(prefix, fmt, ap);			\
+		va_end(ap);				\
+	} while (0)
+
 void warn(const char *fmt, ...)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog("pyleak-bpf: ", fmt, ap);
-	va_end(ap);
+	LOG_AT(0, "pyleak-bpf: ");
 }
 
 void info(const char *fmt, ...)
 {
-	va_list ap;
-
-	if (log_verbosity < 1)
-		return;
-	va_start(ap, fmt);
-	vlog("pyleak-bpf: ", fmt, ap);
-	va_end(ap);
+	LOG_AT(1, "pyleak-bpf: ");
 }
 
 void debug(const char *fmt, ...)
 {
-	va_list ap;
-
-	if (log_verbosity < 2)
-		return;
-	va_start(ap, fmt);
-	vlog("pyleak-bpf: debug: ", fmt, ap);
-	va_end(ap);
+	LOG_AT(2, "pyleak-bpf: debug: ");
 }
 
 int log__libbpf(enum libbpf_print_level level, const char *fmt, va_list args)
