@@ -167,6 +167,8 @@ int launch__fork(struct launch *l, char **argv, bool keep_allocator, char *err, 
 		close(errfd[0]);
 		/* If we die while it is stopped at a gate, it must not stay stopped. */
 		prctl(PR_SET_PDEATHSIG, SIGCONT);
+		/* The command gets default signal handling, not the tracer's. */
+		signal(SIGPIPE, SIG_DFL);
 		/* Held until the gates are armed; EOF means the parent gave up. */
 		if (read(pipefd[0], &c, 1) != 1)
 			_exit(127);

@@ -37,12 +37,32 @@ struct symbolizer {
 	const struct pyver_offsets *o;
 	uint64_t code_type;
 	struct u64map codes;		/* code pointer -> struct code_entry */
+	char **retired;			/* names of reloaded entries: frames still point at them */
+	size_t nretired, capretired;
 };
 
-static void unload(struct code_entry *e)
+/* Resolved frames keep pointers to an entry's strings, so a reloaded
+ * entry (its address reused by another code object) retires them. */
+static void retire(struct symbolizer *s, char *str)
 {
-	free(e->name);
-	free(e->file);
+	if (!str)
+		return;
+	if (s->nretired == s->capretired) {
+		size_t cap = s->capretired ? s->capretired * 2 : 64;
+		char **p = realloc(s->retired, cap * sizeof(*p));
+
+		if (!p)
+			return;		/* leak it rather than leave frames dangling */
+		s->retired = p;
+		s->capretired = cap;
+	}
+	s->retired[s->nretired++] = str;
+}
+
+static void unload(struct symbolizer *s, struct code_entry *e)
+{
+	retire(s, e->name);
+	retire(s, e->file);
 	free(e->table);
 	e->name = e->file = NULL;
 	e->table = NULL;
@@ -74,8 +94,11 @@ void symbolizer__free(struct symbolizer *s)
 	if (!s)
 		return;
 	while (u64map__next(&s->codes, &i, &key, (void **)&e))
-		unload(e);
+		unload(s, e);
 	u64map__free(&s->codes);
+	for (i = 0; i < s->nretired; i++)
+		free(s->retired[i]);
+	free(s->retired);
 	free(s);
 }
 
@@ -217,7 +240,7 @@ static struct code_entry *lookup(struct symbolizer *s, uint64_t code)
 
 		/* Freed and its address reused by another code object? */
 		if (read_ident(s, code, &now) || memcmp(&now, &e->id, sizeof(now))) {
-			unload(e);
+			unload(s, e);
 			load(s, e);
 		}
 	}
