@@ -36,7 +36,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all clean deps deps-check test unit e2e demo bench
+.PHONY: all clean deps deps-check test unit e2e demo bench bench-fds
 .SECONDARY:
 all: pyleak-bpf
 
@@ -100,6 +100,10 @@ demo: deps-check
 
 bench: pyleak-bpf
 	$(PYTHON) bench/run.py
+
+# What fd tracking costs the traced program and the processes beside it.
+bench-fds: pyleak-bpf
+	$(PYTHON) bench/fd_bench.py
 
 clean:
 	$(call msg,CLEAN)

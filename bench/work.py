@@ -13,7 +13,9 @@ alive, so frees trail allocations as in a real program.
 Only the fixed work is timed (time.perf_counter around it), so interpreter start-up
 and a tracer's attach time are not counted. With PYLEAK_BENCH_GO=PATH in the
 environment the work starts only once PATH exists (for a tracer that attaches to a
-running pid, such as bcc's memleak). The last line on stdout is
+running pid, such as bcc's memleak); with PYLEAK_BENCH_HOLD=PATH the process keeps
+the ring alive after printing its result until PATH exists, so that such a tracer
+can be shown to hold the ring's 256 bytearrays. The last line on stdout is
 
     PYLEAK-BENCH seconds=<float> iterations=<n> checksum=<n> python=<x.y.z> pythonmalloc=<value or ->
 
@@ -44,8 +46,7 @@ def step(i):
     return (tup, text, big, obj)
 
 
-def work(iterations):
-    ring = [None] * RING
+def work(iterations, ring):
     checksum = 0
     for i in range(iterations):
         result = step(i)
@@ -54,7 +55,7 @@ def work(iterations):
     return checksum
 
 
-def wait_for_go(path, limit=300.0):
+def wait_for(path, limit=300.0):
     deadline = time.monotonic() + limit
     while not os.path.exists(path):
         if time.monotonic() > deadline:
@@ -66,14 +67,19 @@ def main():
     iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 2000000
     go = os.environ.get("PYLEAK_BENCH_GO")
     if go:
-        wait_for_go(go)
+        wait_for(go)
+    ring = [None] * RING
     t0 = time.perf_counter()
-    checksum = work(iterations)
+    checksum = work(iterations, ring)
     seconds = time.perf_counter() - t0
     sys.stdout.write("PYLEAK-BENCH seconds=%.6f iterations=%d checksum=%d python=%s pythonmalloc=%s\n"
                      % (seconds, iterations, checksum, "%d.%d.%d" % sys.version_info[:3],
                         os.environ.get("PYTHONMALLOC") or "-"))
     sys.stdout.flush()
+    hold = os.environ.get("PYLEAK_BENCH_HOLD")
+    if hold:
+        wait_for(hold)
+    del ring
 
 
 if __name__ == "__main__":

@@ -226,6 +226,8 @@ int BPF_KRETPROBE(posix_memalign_exit, int ret)
 	return 0;
 }
 
+#include "fd.bpf.h"
+
 /* A target that execs loses the image we probed: tell userspace. */
 SEC("tp_btf/sched_process_exec")
 int exec_watch(void *ctx)

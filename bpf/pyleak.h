@@ -31,7 +31,8 @@ enum stat_id {
 	STAT_ALLOCS,		/* allocations recorded */
 	STAT_FREES,		/* frees that matched a recorded allocation */
 	STAT_NESTED,		/* inner allocator calls folded into an outer one */
-	STAT_NO_TSTATE,		/* allocation with no Python thread state (native thread, GIL released) */
+	STAT_NO_TSTATE,		/* allocation or fd with no Python thread state (native thread,
+				 * GIL released) */
 	STAT_TSTATE_OTHER,	/* thread state found belongs to another thread */
 	STAT_NO_FRAMES,		/* a thread state without Python frames (start-up, shutdown, C code) */
 	STAT_READ_FAILED,	/* a read of the target's memory failed during a stack walk */
@@ -42,8 +43,11 @@ enum stat_id {
 	STAT_NO_STASH,		/* per-thread storage unavailable: allocation not recorded */
 	STAT_MISSED_RETURN,	/* an entry found a stale in-flight call (its return was not seen) */
 	STAT_FDS_OPENED,	/* fds recorded */
-	STAT_FDS_CLOSED,	/* closes that matched a recorded fd */
+	STAT_FDS_CLOSED,	/* recorded fds gone: close, close_range, dup2/dup3 onto, exec */
 	STAT_FDS_FULL,		/* fds map full: fd not recorded */
+	STAT_FDS_MISSED,	/* recorded fds found gone without their close seen (a reused
+				 * number, or a report's check of /proc/PID/fdinfo) */
+	STAT_FDS_PRIVATE,	/* fd syscall of a thread with its own fd table: not recorded */
 	STAT__COUNT,
 };
 
@@ -103,9 +107,36 @@ struct fd_key {
 
 struct fd_info {
 	__u64 stack_id;
-	__u64 ts_ns;
-	__u32 syscall;		/* syscall nr that created it */
+	__u64 ts_ns;		/* bpf_ktime_get_ns() when the syscall returned */
+	__u64 file;		/* the struct file * it names: identity, never dereferenced */
+	__u64 ino;		/* file_inode(file)->i_ino, as /proc/PID/fdinfo shows it */
+	__u32 syscall;		/* enum fd_syscall that created it */
 	__u32 pad;
+};
+
+/* Where the fd programs find a thread's PyThreadState while it has released
+ * the GIL (fd syscalls mostly run so): the interpreter's thread list. */
+struct fd_config {
+	__u64 interp_head;		/* &_PyRuntime.interpreters.head in the target */
+	__u32 interp_threads_head;	/* PyInterpreterState.tstate_head / threads.head */
+	__u32 tstate_next;		/* PyThreadState.next */
+};
+
+/* x86-64 numbers (arch/x86/entry/syscalls/syscall_64.tbl) of the syscalls
+ * the fd programs handle; user/fds.c asserts them against <sys/syscall.h>. */
+enum fd_syscall {
+	FDSYS_OPEN = 2, FDSYS_CLOSE = 3, FDSYS_PIPE = 22, FDSYS_DUP = 32, FDSYS_DUP2 = 33,
+	FDSYS_SOCKET = 41, FDSYS_ACCEPT = 43, FDSYS_RECVMSG = 47, FDSYS_SOCKETPAIR = 53,
+	FDSYS_FCNTL = 72, FDSYS_CREAT = 85, FDSYS_EPOLL_CREATE = 213, FDSYS_MQ_OPEN = 240,
+	FDSYS_INOTIFY_INIT = 253, FDSYS_OPENAT = 257, FDSYS_SIGNALFD = 282,
+	FDSYS_TIMERFD_CREATE = 283, FDSYS_EVENTFD = 284, FDSYS_ACCEPT4 = 288,
+	FDSYS_SIGNALFD4 = 289, FDSYS_EVENTFD2 = 290, FDSYS_EPOLL_CREATE1 = 291, FDSYS_DUP3 = 292,
+	FDSYS_PIPE2 = 293, FDSYS_INOTIFY_INIT1 = 294, FDSYS_PERF_EVENT_OPEN = 298,
+	FDSYS_FANOTIFY_INIT = 300, FDSYS_OPEN_BY_HANDLE_AT = 304, FDSYS_MEMFD_CREATE = 319,
+	FDSYS_USERFAULTFD = 323, FDSYS_IO_URING_SETUP = 425, FDSYS_OPEN_TREE = 428,
+	FDSYS_FSOPEN = 430, FDSYS_FSMOUNT = 432, FDSYS_FSPICK = 433, FDSYS_PIDFD_OPEN = 434,
+	FDSYS_CLOSE_RANGE = 436, FDSYS_OPENAT2 = 437, FDSYS_PIDFD_GETFD = 438,
+	FDSYS_MEMFD_SECRET = 447,
 };
 
 _Static_assert(sizeof(struct py_offsets) == 64, "py_offsets layout");
@@ -113,6 +144,7 @@ _Static_assert(sizeof(struct alloc_key) == 16, "alloc_key layout");
 _Static_assert(sizeof(struct alloc_info) == 24, "alloc_info layout");
 _Static_assert(sizeof(struct pystack) == 8 + MAX_FRAMES * 12, "pystack layout");
 _Static_assert(sizeof(struct fd_key) == 8, "fd_key layout");
-_Static_assert(sizeof(struct fd_info) == 24, "fd_info layout");
+_Static_assert(sizeof(struct fd_info) == 40, "fd_info layout");
+_Static_assert(sizeof(struct fd_config) == 16, "fd_config layout");
 
 #endif /* __PYLEAK_H */

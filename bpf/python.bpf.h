@@ -152,21 +152,16 @@ static long walk_frame(__u32 i, struct walk_ctx *c)
 }
 
 /*
- * Walk the calling thread's Python frames and return the id of the stack
- * in the stacks map: STACK_NONE without a Python thread state, STACK_LOST
- * when the stacks map is full.
+ * Walk the Python frames of the thread whose PyThreadState is tstate and
+ * return the id of the stack in the stacks map: STACK_NONE without
+ * frames, STACK_LOST when the stacks map is full.
  */
-static __always_inline __u64 python_stack_id(void)
+static __always_inline __u64 python_stack_id_of(__u64 tstate)
 {
 	struct walk_ctx c = {};
 	__u32 zero = 0;
-	__u64 tstate, frame;
+	__u64 frame;
 
-	tstate = current_tstate();
-	if (!tstate) {
-		stat_inc(STAT_NO_TSTATE);
-		return STACK_NONE;
-	}
 	c.buf = bpf_map_lookup_elem(&walkbuf, &zero);
 	if (!c.buf)
 		return STACK_NONE;
@@ -209,6 +204,18 @@ static __always_inline __u64 python_stack_id(void)
 fail:
 	stat_inc(STAT_READ_FAILED);
 	return STACK_NONE;
+}
+
+/* The calling thread's stack, found through the GIL holder / TLS path. */
+static __always_inline __u64 python_stack_id(void)
+{
+	__u64 tstate = current_tstate();
+
+	if (!tstate) {
+		stat_inc(STAT_NO_TSTATE);
+		return STACK_NONE;
+	}
+	return python_stack_id_of(tstate);
 }
 
 #endif /* __PYTHON_BPF_H */

@@ -12,7 +12,9 @@ the session LRU, logging buffers) is ordinary churn that is freed.
 """
 import argparse
 import json
+import os
 import random
+import sys
 import time
 
 from response_cache import LRU, ResponseCache
@@ -60,7 +62,7 @@ def render(path, rows, session):
 def handle(raw, request_id, rng):
     request = parse(raw)
     session = authenticate(request, rng)
-    key = (request["path"], request_id)  # the bug: a per-request key is never looked up again
+    key = "%s#%d" % (request["path"], request_id)  # the bug: a per-request key is never looked up again
     body = RESPONSES.lookup(key)
     if body is None:
         body = render(request["path"], query_rows(request["path"], rng), session)
@@ -78,7 +80,9 @@ def main():
     paths = sorted(TEMPLATES)
     start = time.time()
     served = 0
-    print("leaky_service: serving about %.0f requests/s, leaking every page" % args.rate, flush=True)
+    # Progress goes to stderr: under pyleak-bpf -j -- ... stdout carries the JSON reports.
+    sys.stderr.write("leaky_service: pid %d serving about %.0f requests/s, leaking every page\n" % (
+        os.getpid(), args.rate))
     while not args.seconds or time.time() - start < args.seconds:
         for _ in range(10):
             raw = "GET %s?token=t%d&page=%d HTTP/1.1" % (rng.choice(paths), rng.randrange(2000), rng.randrange(9))
@@ -87,7 +91,7 @@ def main():
         delay = start + served / args.rate - time.time()
         if delay > 0:
             time.sleep(delay)
-    print("leaky_service: served %d requests, cache holds %d pages" % (served, len(RESPONSES.entries)), flush=True)
+    sys.stderr.write("leaky_service: served %d requests, cache holds %d pages\n" % (served, len(RESPONSES.entries)))
 
 
 if __name__ == "__main__":

@@ -39,5 +39,5 @@ class ResponseCache(object):
         return body
 
     def remember(self, key, body):
-        self.entries[key] = body.encode("utf-8")  # the leak: one encoded page per request, forever
+        self.entries[key] = body.encode("utf-8")  # LEAK: one encoded page per request, kept forever
         return body

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include "attach.h"
+#include "fds.h"
 #include "launch.h"
 #include "log.h"
 #include "pyleak.h"
@@ -50,9 +51,12 @@ static struct env {
 	uint64_t min_size, max_size;
 	bool json;
 	bool partial;
+	bool memory, fds;	/* --fds-only, --no-fds */
+	int fd_tracepoints;	/* enum fd_tp */
 	bool keep_allocator;
 	uint32_t max_allocs;
 	uint32_t max_stacks;
+	uint32_t max_fds;
 } env = {
 	.interval = 5,
 	.top = 10,
@@ -60,22 +64,30 @@ static struct env {
 	.max_size = UINT64_MAX,
 	.max_allocs = 1 << 20,
 	.max_stacks = 65536,
+	.max_fds = 65536,
+	.memory = true,
+	.fds = true,
 };
+
+/* --fd-tracepoints: how fd syscalls are seen (bpf/fd.bpf.h says why). */
+enum fd_tp { FD_TP_AUTO, FD_TP_SYSCALLS, FD_TP_RAW };
 
 static const char usage[] =
 "Usage: pyleak-bpf [OPTIONS] -p PID [INTERVAL [COUNT]]\n"
 "       pyleak-bpf [OPTIONS] [INTERVAL [COUNT]] -- COMMAND [ARGS...]\n";
 
 static const char help[] =
-"Find memory leaks in a running CPython process from the outside.\n"
+"Find memory and file-descriptor leaks in a running CPython process from the\n"
+"outside.\n"
 "\n"
 "Attaches BPF uprobes to the target's allocators (CPython's allocator tables\n"
 "and libc), keeps every outstanding allocation with the Python stack that made\n"
 "it, and every INTERVAL seconds (default 5) prints the stacks holding the most\n"
-"memory, growing stacks first. COUNT reports, then exit (default: until Ctrl-C,\n"
-"--duration, or the target exits). Ctrl-C prints a final report and detaches;\n"
-"the target runs at full speed again. Needs root (CAP_BPF, CAP_PERFMON and\n"
-"CAP_SYS_PTRACE).\n"
+"memory, growing stacks first; and the same for open fds (files, sockets,\n"
+"pipes...), from the syscalls that create and close them. COUNT reports, then\n"
+"exit (default: until Ctrl-C, --duration, or the target exits). Ctrl-C prints a\n"
+"final report and detaches; the target runs at full speed again. Needs root\n"
+"(CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE).\n"
 "\n"
 "Target:\n"
 "  -p, --pid PID          trace the running process PID\n"
@@ -101,8 +113,19 @@ static const char help[] =
 "                         Ubuntu's python3) are partial unless the target runs\n"
 "                         with PYTHONMALLOC=malloc; every report says which.\n"
 "\n"
+"File descriptors (traced by default beside memory):\n"
+"      --fds-only         trace open fds only: no allocator probes\n"
+"      --no-fds           trace memory only\n"
+"      --fd-tracepoints auto|syscalls|raw\n"
+"                         syscalls: one event per fd syscall (tracefs ids; a\n"
+"                         private tracefs mount when none is mounted), the\n"
+"                         cheapest for other processes; raw: the sys_exit\n"
+"                         tracepoint, no tracefs; auto (default): syscalls,\n"
+"                         else raw\n"
+"\n"
 "Limits (a full map is counted and reported, never silent):\n"
 "      --max-allocs N     outstanding allocations tracked (default 1048576)\n"
+"      --max-fds N        open fds tracked (default 65536)\n"
 "      --max-stacks N     distinct live Python stacks (default 65536)\n"
 "\n"
 "  -v, --verbose          diagnostics; twice for libbpf and the verifier log\n"
@@ -118,7 +141,10 @@ static const char help[] =
 "  pyleak-bpf -j -d 60 -p 4242          one minute, JSON lines\n"
 "  pyleak-bpf -- python3 app.py         launch with full coverage\n";
 
-enum { OPT_PARTIAL = 256, OPT_KEEP_ALLOC, OPT_MAX_ALLOCS, OPT_MAX_STACKS };
+enum {
+	OPT_PARTIAL = 256, OPT_KEEP_ALLOC, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_MAX_FDS,
+	OPT_FDS_ONLY, OPT_NO_FDS, OPT_FD_TRACEPOINTS,
+};
 
 static const struct option long_opts[] = {
 	{ "pid", required_argument, NULL, 'p' },
@@ -132,6 +158,10 @@ static const struct option long_opts[] = {
 	{ "keep-allocator", no_argument, NULL, OPT_KEEP_ALLOC },
 	{ "max-allocs", required_argument, NULL, OPT_MAX_ALLOCS },
 	{ "max-stacks", required_argument, NULL, OPT_MAX_STACKS },
+	{ "max-fds", required_argument, NULL, OPT_MAX_FDS },
+	{ "fds-only", no_argument, NULL, OPT_FDS_ONLY },
+	{ "no-fds", no_argument, NULL, OPT_NO_FDS },
+	{ "fd-tracepoints", required_argument, NULL, OPT_FD_TRACEPOINTS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
@@ -180,7 +210,8 @@ static int parse_args(int argc, char **argv)
 			return bad_usage("%s", "-- needs a COMMAND");
 		env.command = &argv[cmd + 1];
 	}
-	while ((opt = getopt_long(cmd, argv, "p:T:o:z:Z:d:jvVh", long_opts, NULL)) != -1) {
+	opterr = 0;	/* our own messages, in our own format */
+	while ((opt = getopt_long(cmd, argv, ":p:T:o:z:Z:d:jvVh", long_opts, NULL)) != -1) {
 		switch (opt) {
 		case 'p':
 			if (!parse_ulong(optarg, INT_MAX, &v) || !v)
@@ -218,9 +249,28 @@ static int parse_args(int argc, char **argv)
 			break;
 		case OPT_MAX_ALLOCS:
 		case OPT_MAX_STACKS:
+		case OPT_MAX_FDS:
 			if (!parse_ulong(optarg, 1u << 28, &v) || v < 16)
 				return bad_usage("invalid map size '%s'", optarg);
-			*(opt == OPT_MAX_ALLOCS ? &env.max_allocs : &env.max_stacks) = v;
+			*(opt == OPT_MAX_ALLOCS ? &env.max_allocs :
+			  opt == OPT_MAX_STACKS ? &env.max_stacks : &env.max_fds) = v;
+			break;
+		case OPT_FDS_ONLY:
+			env.memory = false;
+			break;
+		case OPT_NO_FDS:
+			env.fds = false;
+			break;
+		case OPT_FD_TRACEPOINTS:
+			if (!strcmp(optarg, "auto"))
+				env.fd_tracepoints = FD_TP_AUTO;
+			else if (!strcmp(optarg, "syscalls"))
+				env.fd_tracepoints = FD_TP_SYSCALLS;
+			else if (!strcmp(optarg, "raw"))
+				env.fd_tracepoints = FD_TP_RAW;
+			else
+				return bad_usage("invalid --fd-tracepoints '%s' (auto, syscalls, "
+						 "raw)", optarg);
 			break;
 		case 'v':
 			log_verbosity++;
@@ -231,9 +281,10 @@ static int parse_args(int argc, char **argv)
 		case 'h':
 			printf("%s\n%s", usage, help);
 			exit(EXIT_OK);
+		case ':':
+			return bad_usage("option '%s' needs a value", argv[optind - 1]);
 		default:
-			fprintf(stderr, "%sTry 'pyleak-bpf --help'.\n", usage);
-			return -EINVAL;
+			return bad_usage("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	for (i = optind; i < cmd; i++, npos++) {
@@ -251,6 +302,8 @@ static int parse_args(int argc, char **argv)
 					       "give a target: -p PID or -- COMMAND");
 	if (env.min_size > env.max_size)
 		return bad_usage("%s", "-z is larger than -Z");
+	if (!env.memory && !env.fds)
+		return bad_usage("%s", "--fds-only and --no-fds leave nothing to trace");
 	return 0;
 }
 
@@ -281,7 +334,9 @@ static int check_privileges(void)
 static const char *coverage_note(const struct pyproc *p, const struct probes *pr,
 				 bool partial, bool pythonmalloc, char *buf, size_t len)
 {
-	if (!partial && p->alloc_kind == PYALLOC_MALLOC)
+	if (!env.memory)
+		snprintf(buf, len, "memory not traced (--fds-only): no allocator probes");
+	else if (!partial && p->alloc_kind == PYALLOC_MALLOC)
 		snprintf(buf, len, "full: PYTHONMALLOC=malloc%s routes every Python allocation "
 			 "through libc, which is probed", pythonmalloc ? " (set by pyleak-bpf)" : "");
 	else if (!partial)
@@ -306,10 +361,51 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* fd_exec first, so that it has run once exec_watch sets exec_seen; then
+ * the per-syscall events, else the raw sys_exit tracepoint. */
+static int attach_fds(struct pyleak_bpf *skel, struct bpf_link **exec_link,
+		      struct bpf_link **links, int *n, const char **how)
+{
+	char err[512];
+	int ret;
+
+	*exec_link = bpf_program__attach(skel->progs.fd_exec);
+	ret = (int)libbpf_get_error(*exec_link);
+	if (ret) {
+		*exec_link = NULL;
+		warn("cannot attach to sched_process_exec (fd tracking; --no-fds runs without it): "
+		     "%s", strerror(-ret));
+		return ret;
+	}
+	if (env.fd_tracepoints != FD_TP_RAW) {
+		ret = fds__attach_syscalls(skel->progs.fd_syscall_exit, links, n, err, sizeof(err));
+		if (!ret) {
+			*how = "syscalls";
+			return 0;
+		}
+		if (env.fd_tracepoints == FD_TP_SYSCALLS) {
+			warn("%s", err);
+			return ret;
+		}
+		info("%s; fd syscalls are seen through the raw sys_exit tracepoint", err);
+	}
+	links[0] = bpf_program__attach(skel->progs.fd_sys_exit);
+	ret = (int)libbpf_get_error(links[0]);
+	if (ret) {
+		links[0] = NULL;
+		warn("cannot attach to the sys_exit tracepoint (fd tracking; --no-fds runs without "
+		     "it): %s", strerror(-ret));
+		return ret;
+	}
+	*n = 1;
+	*how = "raw";
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct pyleak_bpf *skel = NULL;
-	struct bpf_link *exec_link = NULL;
+	struct bpf_link *exec_link = NULL, *fd_exec_link = NULL, *fd_links[FD_MAX_LINKS] = {};
 	struct symbolizer *sym = NULL;
 	struct stack_table *stacks = NULL;
 	struct reporter *rep = NULL;
@@ -319,13 +415,16 @@ int main(int argc, char **argv)
 	struct report_opts ro;
 	struct report_meta rm;
 	struct py_offsets boff;
+	struct fd_config fcfg;
 	char err[512] = "", note[512];
 	const char *reason = NULL;
 	int sfd = -1, pidfd = -1, ret, code = EXIT_ERROR;
 	double next, deadline = 0;
 	bool partial, launched;
+	const char *fd_how = NULL;
 	long reports = 0;
 	sigset_t mask;
+	int nfd_links = 0;
 
 	if (parse_args(argc, argv))
 		return EXIT_USAGE;
@@ -339,6 +438,9 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGTERM);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	/* A closed stdout is noticed as a write error, not a silent death that
+	 * would leave a launched command running. */
+	signal(SIGPIPE, SIG_IGN);
 
 	launched = env.command != NULL;
 	if (launched) {
@@ -375,22 +477,34 @@ int main(int argc, char **argv)
 	skel->rodata->max_size = env.max_size;
 	bpf_map__set_max_entries(skel->maps.allocs, env.max_allocs);
 	bpf_map__set_max_entries(skel->maps.stacks, env.max_stacks);
+	fds__bpf_config(&py, &fcfg);
+	skel->rodata->fdcfg = fcfg;
+	bpf_map__set_max_entries(skel->maps.fds, env.max_fds);
+	bpf_program__set_autoload(skel->progs.fd_syscall_exit,
+				  env.fds && env.fd_tracepoints != FD_TP_RAW);
+	bpf_program__set_autoload(skel->progs.fd_sys_exit,
+				  env.fds && env.fd_tracepoints != FD_TP_SYSCALLS);
+	bpf_program__set_autoload(skel->progs.fd_exec, env.fds);
 	ret = pyleak_bpf__load(skel);
 	if (ret) {
 		warn("cannot load the BPF programs: %s%s", strerror(-ret),
 		     log_verbosity ? "" : " (run with -v for the verifier's reason)");
 		goto cleanup;
 	}
+	if (env.fds && attach_fds(skel, &fd_exec_link, fd_links, &nfd_links, &fd_how))
+		goto cleanup;
 	exec_link = bpf_program__attach(skel->progs.exec_watch);
 	if (libbpf_get_error(exec_link)) {
 		exec_link = NULL;
 		warn("cannot attach to sched_process_exec: %s", strerror(errno));
 		goto cleanup;
 	}
-	ret = attach__allocators(skel, &py, partial, &probes, err, sizeof(err));
-	if (ret) {
-		warn("%s", err);
-		goto cleanup;
+	if (env.memory) {
+		ret = attach__allocators(skel, &py, partial, &probes, err, sizeof(err));
+		if (ret) {
+			warn("%s", err);
+			goto cleanup;
+		}
 	}
 	pidfd = syscall(SYS_pidfd_open, env.pid, 0);
 	if (launched)
@@ -405,10 +519,12 @@ int main(int argc, char **argv)
 					       note, sizeof(note)),
 		.allocator = pyproc__alloc_name(&py),
 		.functions = probes.functions, .emulated = probes.emulated,
+		.memory = env.memory, .fds = env.fds, .fd_tracepoints = fd_how,
 	};
 	stacks = sym ? stacks__new(bpf_map__fd(skel->maps.stacks),
 				   bpf_map__fd(skel->maps.newstacks), sym) : NULL;
 	rep = stacks ? report__new(&ro, &rm, stacks, bpf_map__fd(skel->maps.allocs),
+				   env.fds ? bpf_map__fd(skel->maps.fds) : -1,
 				   bpf_map__fd(skel->maps.stats)) : NULL;
 	if (!rep) {
 		warn("out of memory");
@@ -416,8 +532,12 @@ int main(int argc, char **argv)
 	}
 	fprintf(env.json ? stderr : stdout,
 		"Attaching to pid %d (CPython %s, %s), %d allocator functions probed "
-		"(%d on emulated instructions)... Ctrl-C to end.\n%s\n", env.pid, py.version,
-		py.module, probes.functions, probes.emulated, rm.coverage_note);
+		"(%d on emulated instructions)%s%s%s... Ctrl-C to end.\n%s\n", env.pid, py.version,
+		py.module, probes.functions, probes.emulated,
+		fd_how ? ", fd syscalls traced (" : "",
+		!fd_how ? "" : !strcmp(fd_how, "raw") ? "raw sys_exit tracepoint" :
+		"per-syscall tracepoints", fd_how ? ")" : "",
+		rm.coverage_note);
 	fflush(stdout);
 
 	next = now_s() + env.interval;
@@ -441,7 +561,10 @@ int main(int argc, char **argv)
 			reason = "interrupted";
 			break;
 		}
-		if (fds[1].revents)
+		/* After an exec the code objects are gone: a stack announced now
+		 * cannot be symbolized, and trying would invalidate the
+		 * symbolizer's cache under the stacks already resolved. */
+		if (fds[1].revents && !skel->bss->exec_seen)
 			stacks__consume(stacks);
 		if (pidfd >= 0 && fds[2].revents) {
 			reason = "target exited";
@@ -468,20 +591,37 @@ int main(int argc, char **argv)
 				break;
 			}
 			stacks__consume(stacks);
-			if (report__print(rep, false, NULL))
-				warn("cannot read the allocation maps: %s", strerror(errno));
+			ret = report__print(rep, false, NULL);
+			if (ferror(stdout)) {
+				/* stdout closed (`| head`): nobody reads the reports any more */
+				reason = "output closed";
+				break;
+			}
+			if (ret)
+				warn("pid %d: cannot read the maps or /proc/%d/fd: %s", env.pid,
+				     env.pid, strerror(-ret));
 			next += env.interval;
 		}
 	}
-	/* Detach first: the target must not pay for the final report. */
+	/* Detach first: the target must not pay for the final report. The fd
+	 * programs go quiet at once; their events are released meanwhile. */
 	attach__destroy(&probes);
+	skel->bss->fds_off = 1;
+	fds__detach(fd_links, nfd_links);
+	nfd_links = 0;
+	bpf_link__destroy(fd_exec_link);
+	fd_exec_link = NULL;
 	bpf_link__destroy(exec_link);
 	exec_link = NULL;
-	stacks__consume(stacks);
+	if (!skel->bss->exec_seen)
+		stacks__consume(stacks);
 	report__print(rep, true, reason);
 
 cleanup:
 	attach__destroy(&probes);
+	fds__detach(fd_links, nfd_links);
+	fds__detach_wait();
+	bpf_link__destroy(fd_exec_link);
 	bpf_link__destroy(exec_link);
 	report__free(rep);
 	stacks__free(stacks);

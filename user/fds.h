@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The target's open fds as /proc shows them: each one's type and a short
+ * description ("/srv/app/data.db", "tcp 127.0.0.1:5000 -> 127.0.0.1:43210",
+ * "pipe"), and the inode that ties it to a BPF record.
+ */
+#ifndef __FDS_H
+#define __FDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "u64map.h"
+
+struct pyproc;
+struct fd_config;
+struct bpf_program;
+struct bpf_link;
+
+/* Links fds__attach_syscalls() may make: one per syscall handled. */
+#define FD_MAX_LINKS 48
+
+enum fd_type {
+	FD_FILE,	/* regular file */
+	FD_DIR,
+	FD_DEVICE,	/* character or block device */
+	FD_FIFO,	/* named pipe */
+	FD_PIPE,	/* pipe(2) */
+	FD_SOCKET,
+	FD_EVENTFD,
+	FD_EPOLL,
+	FD_TIMERFD,
+	FD_SIGNALFD,
+	FD_INOTIFY,
+	FD_FANOTIFY,
+	FD_PIDFD,
+	FD_MEMFD,
+	FD_OTHER,	/* other anon inodes (io_uring, perf_event, bpf...), namespaces */
+	FD_UNKNOWN,	/* not readable any more (the target exited) */
+	FD__TYPES,
+};
+
+const char *fds__type_name(enum fd_type t);
+/* The type of a /proc/PID/fd link target; mode is the st_mode of what it
+ * names (0 when unknown). */
+enum fd_type fds__classify(const char *link, unsigned int mode);
+
+/* The fields of /proc/PID/fdinfo/N that matter here. */
+struct fdinfo {
+	uint64_t pos;
+	uint64_t ino;
+	uint32_t flags;		/* O_* of the open file (octal in the file) */
+	int mnt_id;
+	bool has_ino;		/* "ino:" is there since Linux 5.14 */
+};
+
+/* Parse fdinfo text; -EINVAL without a flags: line. */
+int fds__parse_fdinfo(const char *text, struct fdinfo *out);
+/*
+ * One row of /proc/net/{tcp,tcp6,udp,udp6}: its socket inode and
+ * "tcp 127.0.0.1:5000 -> 127.0.0.1:43210", "tcp [::1]:8080 (listening)",
+ * "udp 0.0.0.0:5353". proto is "tcp" or "udp". -EINVAL for the header.
+ */
+int fds__parse_inet(const char *proto, const char *line, uint64_t *ino, char *out, size_t len);
+/* One row of /proc/net/unix: "unix stream /run/x.sock", "unix dgram". */
+int fds__parse_unix(const char *line, uint64_t *ino, char *out, size_t len);
+/* One row of /proc/net/netlink: "netlink route". */
+int fds__parse_netlink(const char *line, uint64_t *ino, char *out, size_t len);
+
+/* "openat", "accept4", ... for an enum fd_syscall; "syscall N" otherwise. */
+const char *fds__syscall_name(uint32_t nr, char *buf, size_t len);
+
+/* Where the fd programs find thread states in p. */
+void fds__bpf_config(const struct pyproc *p, struct fd_config *c);
+/*
+ * Attach prog to the syscalls:sys_exit_<name> event of every syscall the
+ * fd programs handle. The event ids come from tracefs: the mounted one, or
+ * one mounted in a private mount namespace of a short-lived child, so that
+ * nothing changes for the rest of the system. On failure nothing stays
+ * attached and err says why (one line).
+ */
+int fds__attach_syscalls(struct bpf_program *prog, struct bpf_link **links, int *nlinks,
+			 char *err, size_t errlen);
+/*
+ * Destroy n links in a thread of their own: releasing a tracepoint event
+ * waits for an RCU grace period under the kernel's event_mutex (about
+ * 50 ms here), so 40 take 2 s whatever the order. fds__detach_wait()
+ * joins it (and is a no-op without one).
+ */
+void fds__detach(struct bpf_link **links, int n);
+void fds__detach_wait(void);
+
+/* One open fd at one moment. */
+struct fd_open {
+	int fd;
+	enum fd_type type;
+	uint64_t ino;
+	char *link;		/* readlink of /proc/PID/fd/N */
+	bool claimed;		/* a BPF record names it */
+};
+
+/* A process's open fds at one moment, sorted by fd. */
+struct fdscan {
+	pid_t pid;
+	bool gone;		/* exited (or a zombie): nothing to read */
+	struct fd_open *v;
+	size_t n;
+	bool net_read;		/* socket descriptions loaded from /proc/PID/net */
+	struct u64map net;	/* socket inode -> struct net_desc */
+};
+
+/* Read /proc/PID/fd and fdinfo; 0 also when the process is gone (gone is set). */
+int fdscan__read(struct fdscan *s, pid_t pid);
+struct fd_open *fdscan__find(struct fdscan *s, int fd);
+/* Read fd of the scanned process again, now, into out (out->link is
+ * allocated); -ENOENT if it is closed. */
+int fdscan__read_one(struct fdscan *s, int fd, struct fd_open *out);
+/* A short description of o; valid until the next call. */
+const char *fdscan__describe(struct fdscan *s, const struct fd_open *o, char *buf, size_t len);
+void fdscan__free(struct fdscan *s);
+
+#endif /* __FDS_H */
