@@ -364,6 +364,7 @@ def bench(args):
             raise BenchError("%s: not built (run make)" % args.tool)
         tool = os.path.join(tmp, "pyleak-bpf")
         shutil.copy2(args.tool, tool)
+        version = tool_version(sha256(tool))
         interps = [Interpreter(p) for p in args.python]
         for it in interps:
             it.describe(tool, tmp)
@@ -396,7 +397,7 @@ def bench(args):
         if len(checks) != 1:
             raise BenchError("the workload's checksum differed between runs: %s" % sorted(checks))
         return {"interps": interps, "cells": cells, "results": results, "elapsed": elapsed,
-                "memleak": setup, "tool_sha": sha256(args.tool)}
+                "memleak": setup, "tool": version}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -453,8 +454,9 @@ def table(data):
         if "full" in med:
             s = "%s: pyleak-bpf full %s" % (it.label, fmt_ratio(med["full"] / base))
             if it.pgo and "malloc" in med:
-                s += " (%s of it the PYTHONMALLOC=malloc switch: %s untraced)" % (
-                    "most" if med["malloc"] > med["full"] / 2 else "little", fmt_ratio(med["malloc"] / base))
+                s += "; the PYTHONMALLOC=malloc switch alone is %s of it (%s untraced)" % (
+                    "%.1f%%" % (100.0 * (med["malloc"] - base) / (med["full"] - base)) if med["full"] > base
+                    else "all", fmt_ratio(med["malloc"] / base))
             summary.append(s)
         if "tracemalloc" in med:
             summary.append("%s: tracemalloc %s" % (it.label, fmt_ratio(med["tracemalloc"] / base)))
@@ -476,7 +478,8 @@ def machine():
         os.cpu_count(), model or "unknown CPU", platform.release(), load[0], load[1], load[2])
 
 
-def tool_version(tool):
+def tool_version(sha):
+    """The tree the binary was (most likely) built from, read when the bench starts."""
     def git(*a):
         r = subprocess.run(["git", "-C", ROOT] + list(a), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                            universal_newlines=True)
@@ -484,7 +487,7 @@ def tool_version(tool):
     head = git("rev-parse", "--short", "HEAD")
     dirty = git("status", "--porcelain", "--", "user", "bpf", "Makefile")
     return "pyleak-bpf at commit %s%s, binary sha256 %s" % (
-        head or "unknown", " with uncommitted changes in user/ bpf/" if dirty else "", tool[:12])
+        head or "unknown", " with uncommitted changes in user/ bpf/" if dirty else "", sha[:12])
 
 
 def memleak_version():
@@ -496,9 +499,9 @@ def memleak_version():
 def section(args, data, command):
     tbl, summary = table(data)
     lines = ["## `%s`" % command, ""]
-    lines.append("- date: %s" % datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    lines.append("- date: %s" % datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC (end of the run)"))
     lines.append("- machine: %s" % machine())
-    lines.append("- tracer: %s" % tool_version(data["tool_sha"]))
+    lines.append("- tracer: %s" % data["tool"])
     for it in data["interps"]:
         lines.append("- %s: `%s`, %s%s" % (it.label, it.path, it.build,
                                             "; PGO build (pyleak-bpf -- sets PYTHONMALLOC=malloc)" if it.pgo else ""))

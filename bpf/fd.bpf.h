@@ -35,7 +35,6 @@
 
 #include "pyleak.h"
 
-#define MAX_PY_THREADS	1024	/* thread states visited to find the caller's */
 #define MAX_CMSGS	16	/* control messages looked at per recvmsg */
 #define SCM_MAX_FD	253	/* fds per SCM_RIGHTS message, include/net/scm.h */
 #define SOL_SOCKET	1
@@ -43,7 +42,6 @@
 #define F_DUPFD		0
 #define F_DUPFD_CLOEXEC	1030
 
-const volatile struct fd_config fdcfg = {};
 /* Set by userspace when it detaches: releasing the per-syscall events
  * takes a while, and the target should not pay for it. */
 __u32 fds_off = 0;
@@ -56,91 +54,9 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } fds SEC(".maps");
 
-/* Per thread: its PyThreadState, once found. */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, __u64);
-} pythreads SEC(".maps");
-
-struct tlist_ctx {
-	__u64 tstate;
-	__u64 want;	/* the caller's pthread_self(), its fs base */
-	__u64 found;
-	__u32 failed;
-};
-
-static long tlist_step(__u32 i, struct tlist_ctx *c)
-{
-	__u64 tid;
-
-	if (!c->tstate)
-		return 1;
-	if (bpf_probe_read_user(&tid, sizeof(tid), (void *)(c->tstate + pyoff.tstate_thread_id))) {
-		c->failed = 1;
-		return 1;
-	}
-	if (tid == c->want) {
-		c->found = c->tstate;
-		return 1;
-	}
-	if (bpf_probe_read_user(&c->tstate, sizeof(c->tstate),
-				(void *)(c->tstate + fdcfg.tstate_next))) {
-		c->failed = 1;
-		return 1;
-	}
-	return 0;
-}
-
-/*
- * The caller's PyThreadState, GIL or not. fd syscalls mostly run with the
- * GIL released (Py_BEGIN_ALLOW_THREADS around open(), socket(), accept(),
- * close() ...), and then current_tstate() finds NULL or another thread:
- * <= 3.11 gilstate.tstate_current and 3.12+ _Py_tss_tstate are cleared by
- * PyEval_SaveThread(). The interpreter's list of thread states still has
- * ours, and its frame chain does not move while the thread is in C.
- */
-static __always_inline __u64 thread_tstate(void)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct tlist_ctx c = {};
-	__u64 *cached, interp = 0, tid;
-
-	c.want = BPF_CORE_READ(task, thread.fsbase);
-	cached = bpf_task_storage_get(&pythreads, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	/* A cached state is only trusted while it still names this thread. */
-	if (cached && *cached &&
-	    !bpf_probe_read_user(&tid, sizeof(tid), (void *)(*cached + pyoff.tstate_thread_id)) &&
-	    tid == c.want)
-		return *cached;
-	if (bpf_probe_read_user(&interp, sizeof(interp), (void *)fdcfg.interp_head))
-		goto fail;
-	if (!interp)		/* before the main interpreter exists */
-		return 0;
-	if (bpf_probe_read_user(&c.tstate, sizeof(c.tstate),
-				(void *)(interp + fdcfg.interp_threads_head)))
-		goto fail;
-	bpf_loop(MAX_PY_THREADS, tlist_step, &c, 0);
-	if (c.failed)
-		stat_inc(STAT_READ_FAILED);
-	if (cached)
-		*cached = c.found;
-	return c.found;
-fail:
-	stat_inc(STAT_READ_FAILED);
-	return 0;
-}
-
 static __noinline __u64 fd_stack_id(void)
 {
-	__u64 tstate = thread_tstate();
-
-	if (!tstate) {
-		stat_inc(STAT_NO_TSTATE);
-		return STACK_NONE;
-	}
-	return python_stack_id_of(tstate);
+	return python_stack_id();
 }
 
 /* An fd table as BPF reads it. */

@@ -75,6 +75,10 @@ struct py_offsets {
 	__u32 code_adaptive;		/* PyCodeObject.co_code_adaptive (3.11+), pos is a pointer */
 	__u32 pos_is_ptr;		/* frame_pos holds a pointer into co_code_adaptive */
 	__u32 owner_cstack;		/* owner value of C-stack shim frames (3.12+), else 0xff */
+	/* The thread list, for threads that released the GIL. */
+	__u64 interp_head;		/* &_PyRuntime.interpreters.head in the target */
+	__u32 interp_threads_head;	/* PyInterpreterState.tstate_head / threads.head */
+	__u32 tstate_next;		/* PyThreadState.next */
 };
 #define NO_OFFSET 0xffffffffu
 
@@ -114,14 +118,6 @@ struct fd_info {
 	__u32 pad;
 };
 
-/* Where the fd programs find a thread's PyThreadState while it has released
- * the GIL (fd syscalls mostly run so): the interpreter's thread list. */
-struct fd_config {
-	__u64 interp_head;		/* &_PyRuntime.interpreters.head in the target */
-	__u32 interp_threads_head;	/* PyInterpreterState.tstate_head / threads.head */
-	__u32 tstate_next;		/* PyThreadState.next */
-};
-
 /* x86-64 numbers (arch/x86/entry/syscalls/syscall_64.tbl) of the syscalls
  * the fd programs handle; user/fds.c asserts them against <sys/syscall.h>. */
 enum fd_syscall {
@@ -139,12 +135,11 @@ enum fd_syscall {
 	FDSYS_MEMFD_SECRET = 447,
 };
 
-_Static_assert(sizeof(struct py_offsets) == 64, "py_offsets layout");
+_Static_assert(sizeof(struct py_offsets) == 80, "py_offsets layout");
 _Static_assert(sizeof(struct alloc_key) == 16, "alloc_key layout");
 _Static_assert(sizeof(struct alloc_info) == 24, "alloc_info layout");
 _Static_assert(sizeof(struct pystack) == 8 + MAX_FRAMES * 12, "pystack layout");
 _Static_assert(sizeof(struct fd_key) == 8, "fd_key layout");
 _Static_assert(sizeof(struct fd_info) == 40, "fd_info layout");
-_Static_assert(sizeof(struct fd_config) == 16, "fd_config layout");
 
 #endif /* __PYLEAK_H */

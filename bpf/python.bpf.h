@@ -9,6 +9,8 @@
 
 #include "pyleak.h"
 
+#define MAX_PY_THREADS	1024	/* thread states visited to find the caller's */
+
 /* Hash constants of 64-bit FNV-1a; good enough to key a few thousand stacks. */
 #define STACK_HASH_SEED		0xcbf29ce484222325ULL
 #define STACK_HASH_PRIME	0x100000001b3ULL
@@ -151,6 +153,83 @@ static long walk_frame(__u32 i, struct walk_ctx *c)
 	return 0;
 }
 
+/* Per thread: its PyThreadState, once found. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} pythreads SEC(".maps");
+
+struct tlist_ctx {
+	__u64 tstate;
+	__u64 want;	/* the caller's pthread_self(), its fs base */
+	__u64 found;
+	__u32 failed;
+};
+
+static long tlist_step(__u32 i, struct tlist_ctx *c)
+{
+	__u64 tid;
+
+	if (!c->tstate)
+		return 1;
+	if (bpf_probe_read_user(&tid, sizeof(tid), (void *)(c->tstate + pyoff.tstate_thread_id))) {
+		c->failed = 1;
+		return 1;
+	}
+	if (tid == c->want) {
+		c->found = c->tstate;
+		return 1;
+	}
+	if (bpf_probe_read_user(&c->tstate, sizeof(c->tstate),
+				(void *)(c->tstate + pyoff.tstate_next))) {
+		c->failed = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * The caller's PyThreadState while it has released the GIL: fd syscalls
+ * mostly run so (Py_BEGIN_ALLOW_THREADS around open(), socket(), close()
+ * ...), and so do C extensions' allocations in long computations; then
+ * current_tstate() finds NULL or another thread:
+ * <= 3.11 gilstate.tstate_current and 3.12+ _Py_tss_tstate are cleared by
+ * PyEval_SaveThread(). The interpreter's list of thread states still has
+ * ours, and its frame chain does not move while the thread is in C.
+ */
+static __always_inline __u64 thread_tstate(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct tlist_ctx c = {};
+	__u64 *cached, interp = 0, tid;
+
+	c.want = BPF_CORE_READ(task, thread.fsbase);
+	cached = bpf_task_storage_get(&pythreads, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	/* A cached state is only trusted while it still names this thread. */
+	if (cached && *cached &&
+	    !bpf_probe_read_user(&tid, sizeof(tid), (void *)(*cached + pyoff.tstate_thread_id)) &&
+	    tid == c.want)
+		return *cached;
+	if (bpf_probe_read_user(&interp, sizeof(interp), (void *)pyoff.interp_head))
+		goto fail;
+	if (!interp)		/* before the main interpreter exists */
+		return 0;
+	if (bpf_probe_read_user(&c.tstate, sizeof(c.tstate),
+				(void *)(interp + pyoff.interp_threads_head)))
+		goto fail;
+	bpf_loop(MAX_PY_THREADS, tlist_step, &c, 0);
+	if (c.failed)
+		stat_inc(STAT_READ_FAILED);
+	if (cached)
+		*cached = c.found;
+	return c.found;
+fail:
+	stat_inc(STAT_READ_FAILED);
+	return 0;
+}
+
 /*
  * Walk the Python frames of the thread whose PyThreadState is tstate and
  * return the id of the stack in the stacks map: STACK_NONE without
@@ -206,11 +285,14 @@ fail:
 	return STACK_NONE;
 }
 
-/* The calling thread's stack, found through the GIL holder / TLS path. */
+/* The calling thread's stack: its thread state is the GIL holder's / the
+ * TLS one while it holds the GIL, else found in the thread list. */
 static __always_inline __u64 python_stack_id(void)
 {
 	__u64 tstate = current_tstate();
 
+	if (!tstate)
+		tstate = thread_tstate();
 	if (!tstate) {
 		stat_inc(STAT_NO_TSTATE);
 		return STACK_NONE;

@@ -280,13 +280,6 @@ const char *fds__syscall_name(uint32_t nr, char *buf, size_t len)
 	return buf;
 }
 
-void fds__bpf_config(const struct pyproc *p, struct fd_config *c)
-{
-	c->interp_head = p->runtime + p->off.runtime_interpreters_head;
-	c->interp_threads_head = p->off.interp_threads_head;
-	c->tstate_next = p->off.tstate_next;
-}
-
 /* ---- per-syscall tracepoints */
 
 #define NSYSCALLS (sizeof(sysnames) / sizeof(sysnames[0]))

@@ -14,7 +14,6 @@
 #include "u64map.h"
 
 struct pyproc;
-struct fd_config;
 struct bpf_program;
 struct bpf_link;
 
@@ -70,9 +69,6 @@ int fds__parse_netlink(const char *line, uint64_t *ino, char *out, size_t len);
 
 /* "openat", "accept4", ... for an enum fd_syscall; "syscall N" otherwise. */
 const char *fds__syscall_name(uint32_t nr, char *buf, size_t len);
-
-/* Where the fd programs find thread states in p. */
-void fds__bpf_config(const struct pyproc *p, struct fd_config *c);
 /*
  * Attach prog to the syscalls:sys_exit_<name> event of every syscall the
  * fd programs handle. The event ids come from tracefs: the mounted one, or

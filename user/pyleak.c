@@ -415,7 +415,6 @@ int main(int argc, char **argv)
 	struct report_opts ro;
 	struct report_meta rm;
 	struct py_offsets boff;
-	struct fd_config fcfg;
 	char err[512] = "", note[512];
 	const char *reason = NULL;
 	int sfd = -1, pidfd = -1, ret, code = EXIT_ERROR;
@@ -477,8 +476,6 @@ int main(int argc, char **argv)
 	skel->rodata->max_size = env.max_size;
 	bpf_map__set_max_entries(skel->maps.allocs, env.max_allocs);
 	bpf_map__set_max_entries(skel->maps.stacks, env.max_stacks);
-	fds__bpf_config(&py, &fcfg);
-	skel->rodata->fdcfg = fcfg;
 	bpf_map__set_max_entries(skel->maps.fds, env.max_fds);
 	bpf_program__set_autoload(skel->progs.fd_syscall_exit,
 				  env.fds && env.fd_tracepoints != FD_TP_RAW);

@@ -541,4 +541,6 @@ void pyoffsets__to_bpf(const struct pyver_offsets *o, struct py_offsets *b)
 	b->code_adaptive = o->code_adaptive;
 	b->pos_is_ptr = o->frame_pos_is_ptr;
 	b->owner_cstack = o->owner_cstack;
+	b->interp_threads_head = o->interp_threads_head;
+	b->tstate_next = o->tstate_next;
 }

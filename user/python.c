@@ -435,6 +435,7 @@ void pyproc__bpf_offsets(const struct pyproc *p, struct py_offsets *b)
 	b->tstate_addr = p->tstate_addr;
 	b->tls_offset = p->tls_offset;
 	b->tls_module = p->tls_module;
+	b->interp_head = p->runtime + p->off.runtime_interpreters_head;
 }
 
 bool pyproc__pymalloc_inlined(const struct pyproc *p)
