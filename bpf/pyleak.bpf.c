@@ -125,7 +125,7 @@ static __always_inline void commit(__u64 addr)
 	key.addr = addr;
 	info.size = f->size;
 	info.stack_id = f->stack_id;
-	info.ts_ns = bpf_ktime_get_ns();
+	info.ts_ns = f->ts;	/* the outermost entry's: one clock read per allocation */
 	if (bpf_map_update_elem(&allocs, &key, &info, BPF_ANY))
 		stat_inc(STAT_ALLOCS_FULL);
 	else
