@@ -17,7 +17,7 @@
 #define EEXIST	17
 #define E2BIG	7
 /* A stashed call older than this had its return missed, it is not nesting. */
-#define STASH_STALE_NS	1000000000ULL
+#define STASH_STALE_NS	200000000ULL
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

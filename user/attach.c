@@ -167,9 +167,14 @@ static int attach_at(struct probes *pr, struct bpf_program *entry, struct bpf_pr
 		skip = 0;
 	debug("probe %s: %s+0x%lx (entry +%d, %s)", name, loc->path,
 	      (unsigned long)off, skip, emulated ? "emulated" : "single-stepped");
-	ret = add_link(pr, bpf_program__attach_uprobe(entry, false, pid, loc->open, off + skip));
-	if (!ret && exit)
-		ret = add_link(pr, bpf_program__attach_uprobe(exit, true, pid, loc->open, off + skip));
+	/* Return probe first: an entry seen before its return probe exists
+	 * would leave the thread looking inside an allocator call, and its
+	 * next calls would be taken for nested ones. */
+	ret = exit ? add_link(pr, bpf_program__attach_uprobe(exit, true, pid, loc->open,
+							    off + skip)) : 0;
+	if (!ret)
+		ret = add_link(pr, bpf_program__attach_uprobe(entry, false, pid, loc->open,
+							      off + skip));
 	if (ret)
 		return ret;
 	pr->functions++;
