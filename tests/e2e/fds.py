@@ -142,11 +142,19 @@ def check_how(reps, how):
     return reps[-1]["tracking"]["fd_tracepoints"]
 
 
+# BPF sees a close at the syscall's exit, after the kernel freed the number: a report that
+# reads /proc in between finds one record stale for a moment (it is not counted, and is
+# only dropped as missed if still stale at the next report). A close path BPF misses
+# leaves every such fd stale, report after report (16 and more in these fixtures).
+TRANSIENT_STALE = 2
+
+
 def check_no_stale(reps):
-    """Every close the fixture made was seen by BPF: no record ever failed the /proc check
-    (stale) and none was dropped as missed."""
+    """Every close the fixture made was seen by BPF: no record stayed stale into the next
+    report (stats.fds_missed 0), and no report found more than a closing race's worth."""
     for r in reps:
-        R.expect(r["fd_totals"]["stale"] == 0, "no stale fd record (each close seen in BPF)",
+        R.expect(r["fd_totals"]["stale"] <= TRANSIENT_STALE,
+                 "at most %d fd records caught mid-close (each close seen in BPF)" % TRANSIENT_STALE,
                  "report #%d: %s" % (r["report"], fds_str(r)))
     R.expect(reps[-1]["stats"]["fds_missed"] == 0, "stats.fds_missed 0", reps[-1]["stats"]["fds_missed"])
 
