@@ -353,19 +353,4 @@ int BPF_PROG(fd_sys_exit, struct pt_regs *regs, long ret)
 	return fd_exit(regs, BPF_CORE_READ(regs, orig_ax), ret);
 }
 
-/*
- * exec has closed the O_CLOEXEC fds (and those close_range marked with
- * CLOSE_RANGE_CLOEXEC) by the time this fires: keep only the records whose
- * file is still in the new image's table. Attached before exec_watch, so it
- * has run by the time userspace sees exec_seen.
- */
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(fd_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
-{
-	if (bpf_get_current_pid_tgid() >> 32 != targ_tgid)
-		return 0;
-	fd_check_range(0, 0xffffffffu);
-	return 0;
-}
-
 #endif /* __FD_BPF_H */

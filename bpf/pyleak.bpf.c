@@ -24,6 +24,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u32 targ_tgid = 0;
 const volatile __u64 min_size = 0;
 const volatile __u64 max_size = (__u64)-1;
+const volatile bool targ_fds = false;	/* fd tracking on (not --no-fds) */
 
 __u64 exec_seen = 0;	/* the target exec'd: its old image is gone */
 
@@ -228,11 +229,19 @@ int BPF_KRETPROBE(posix_memalign_exit, int ret)
 
 #include "fd.bpf.h"
 
-/* A target that execs loses the image we probed: tell userspace. */
+/*
+ * A target that execs loses the image we probed: tell userspace. exec has
+ * closed the O_CLOEXEC fds (and those close_range marked with
+ * CLOSE_RANGE_CLOEXEC) by now: keep only the fd records whose file is still
+ * in the new image's table, before userspace can see exec_seen.
+ */
 SEC("tp_btf/sched_process_exec")
 int exec_watch(void *ctx)
 {
-	if (bpf_get_current_pid_tgid() >> 32 == targ_tgid)
-		__sync_fetch_and_add(&exec_seen, 1);
+	if (bpf_get_current_pid_tgid() >> 32 != targ_tgid)
+		return 0;
+	if (targ_fds)
+		fd_check_range(0, 0xffffffffu);
+	__sync_fetch_and_add(&exec_seen, 1);
 	return 0;
 }

@@ -331,8 +331,7 @@ static int check_privileges(void)
 	return -EPERM;
 }
 
-static const char *coverage_note(const struct pyproc *p, const struct probes *pr,
-				 bool partial, bool pythonmalloc, char *buf, size_t len)
+static const char *coverage_note(const struct pyproc *p, bool partial, bool pythonmalloc, char *buf, size_t len)
 {
 	if (!env.memory)
 		snprintf(buf, len, "memory not traced (--fds-only): no allocator probes");
@@ -361,22 +360,13 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* fd_exec first, so that it has run once exec_watch sets exec_seen; then
- * the per-syscall events, else the raw sys_exit tracepoint. */
-static int attach_fds(struct pyleak_bpf *skel, struct bpf_link **exec_link,
-		      struct bpf_link **links, int *n, const char **how)
+/* The per-syscall events, else the raw sys_exit tracepoint. */
+static int attach_fds(struct pyleak_bpf *skel, struct bpf_link **links, int *n,
+		      const char **how)
 {
 	char err[512];
 	int ret;
 
-	*exec_link = bpf_program__attach(skel->progs.fd_exec);
-	ret = (int)libbpf_get_error(*exec_link);
-	if (ret) {
-		*exec_link = NULL;
-		warn("cannot attach to sched_process_exec (fd tracking; --no-fds runs without it): "
-		     "%s", strerror(-ret));
-		return ret;
-	}
 	if (env.fd_tracepoints != FD_TP_RAW) {
 		ret = fds__attach_syscalls(skel->progs.fd_syscall_exit, links, n, err, sizeof(err));
 		if (!ret) {
@@ -405,7 +395,7 @@ static int attach_fds(struct pyleak_bpf *skel, struct bpf_link **exec_link,
 int main(int argc, char **argv)
 {
 	struct pyleak_bpf *skel = NULL;
-	struct bpf_link *exec_link = NULL, *fd_exec_link = NULL, *fd_links[FD_MAX_LINKS] = {};
+	struct bpf_link *exec_link = NULL, *fd_links[FD_MAX_LINKS] = {};
 	struct symbolizer *sym = NULL;
 	struct stack_table *stacks = NULL;
 	struct reporter *rep = NULL;
@@ -481,14 +471,14 @@ int main(int argc, char **argv)
 				  env.fds && env.fd_tracepoints != FD_TP_RAW);
 	bpf_program__set_autoload(skel->progs.fd_sys_exit,
 				  env.fds && env.fd_tracepoints != FD_TP_SYSCALLS);
-	bpf_program__set_autoload(skel->progs.fd_exec, env.fds);
+	skel->rodata->targ_fds = env.fds;
 	ret = pyleak_bpf__load(skel);
 	if (ret) {
 		warn("cannot load the BPF programs: %s%s", strerror(-ret),
 		     log_verbosity ? "" : " (run with -v for the verifier's reason)");
 		goto cleanup;
 	}
-	if (env.fds && attach_fds(skel, &fd_exec_link, fd_links, &nfd_links, &fd_how))
+	if (env.fds && attach_fds(skel, fd_links, &nfd_links, &fd_how))
 		goto cleanup;
 	exec_link = bpf_program__attach(skel->progs.exec_watch);
 	if (libbpf_get_error(exec_link)) {
@@ -512,7 +502,7 @@ int main(int argc, char **argv)
 	rm = (struct report_meta){
 		.pid = env.pid, .python = py.version, .executable = py.exe,
 		.coverage = partial ? "partial" : "full",
-		.coverage_note = coverage_note(&py, &probes, partial, launch.pythonmalloc,
+		.coverage_note = coverage_note(&py, partial, launch.pythonmalloc,
 					       note, sizeof(note)),
 		.allocator = pyproc__alloc_name(&py),
 		.functions = probes.functions, .emulated = probes.emulated,
@@ -606,8 +596,6 @@ int main(int argc, char **argv)
 	skel->bss->fds_off = 1;
 	fds__detach(fd_links, nfd_links);
 	nfd_links = 0;
-	bpf_link__destroy(fd_exec_link);
-	fd_exec_link = NULL;
 	bpf_link__destroy(exec_link);
 	exec_link = NULL;
 	if (!skel->bss->exec_seen)
@@ -618,7 +606,6 @@ cleanup:
 	attach__destroy(&probes);
 	fds__detach(fd_links, nfd_links);
 	fds__detach_wait();
-	bpf_link__destroy(fd_exec_link);
 	bpf_link__destroy(exec_link);
 	report__free(rep);
 	stacks__free(stacks);
