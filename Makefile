@@ -12,7 +12,7 @@ CFLAGS    ?= -g -O2
 CFLAGS    += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -std=gnu11
 CPPFLAGS  += -I$(OUTPUT) -Ibpf -Iuser -D_GNU_SOURCE
 LDLIBS    += -lbpf -lelf -lz -ljansson -lZydis
-TEST_LDLIBS := -ldw -lcmocka
+TEST_LDLIBS := -ldw -lcmocka -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Ibpf -Wall -Wno-unused-function
 
 # Debian packages the build, the tests and the demo need (make deps).
@@ -22,7 +22,7 @@ DEB_DEPS  := make clang llvm gcc pkg-config bpftool libbpf-dev libelf-dev libdw-
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
-USER_SRCS := $(wildcard user/*.c)
+USER_SRCS := $(wildcard user/*.c user/*/*.c)
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
 LIB_OBJS  := $(filter-out $(OUTPUT)/user/pyleak.o,$(USER_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -36,8 +36,11 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all clean deps deps-check test unit e2e demo bench bench-fds
+.PHONY: all clean deps deps-check test unit e2e demo bench bench-fds lint
 .SECONDARY:
+# A failed recipe leaves no half-written output (an empty skeleton header
+# would otherwise look current to the next make).
+.DELETE_ON_ERROR:
 all: pyleak-bpf
 
 $(OUTPUT) $(OUTPUT)/user $(OUTPUT)/tests:
@@ -55,6 +58,7 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o | $(OUTPUT)
 # User objects depend on the skeleton so it exists before any include.
 $(OUTPUT)/user/%.o: user/%.c $(SKELS) | $(OUTPUT)/user
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(CPPFLAGS) -MMD -MP -c $< -o $@
 
 $(OUTPUT)/libpyleak.a: $(LIB_OBJS)
@@ -109,4 +113,14 @@ clean:
 	$(call msg,CLEAN)
 	$(Q)rm -rf $(OUTPUT) pyleak-bpf
 
--include $(wildcard $(OUTPUT)/user/*.d $(OUTPUT)/tests/*.d)
+-include $(wildcard $(OUTPUT)/user/*.d $(OUTPUT)/user/*/*.d $(OUTPUT)/tests/*.d)
+
+# Static checks: every C file with warnings as errors (userspace, BPF, tests),
+# the Python harness and fixtures byte-compiled, the shell scripts parsed.
+lint: $(SKELS)
+	$(call msg,LINT,user bpf tests)
+	$(Q)set -e; for f in $(USER_SRCS) $(UNIT_SRCS); do \
+		$(CC) $(CFLAGS) $(CPPFLAGS) -Werror -fsyntax-only $$f; done
+	$(Q)for f in $(BPF_SRCS); do $(CLANG) $(BPF_CFLAGS) -Werror -fsyntax-only $$f || exit 1; done
+	$(Q)$(PYTHON) -m py_compile tests/e2e/*.py tests/fixtures/*.py bench/*.py demo/*.py tools/*.py
+	$(Q)for f in .ci/run tools/*.sh; do bash -n $$f || exit 1; done

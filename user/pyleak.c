@@ -47,6 +47,7 @@ static struct env {
 	long count;
 	double duration;
 	int top;
+	int frames;		/* --frames: 0 for all */
 	long min_age_ms;
 	uint64_t min_size, max_size;
 	bool json;
@@ -60,6 +61,7 @@ static struct env {
 } env = {
 	.interval = 5,
 	.top = 10,
+	.frames = 6,
 	.min_age_ms = 500,
 	.max_size = UINT64_MAX,
 	.max_allocs = 1 << 20,
@@ -99,6 +101,9 @@ static const char help[] =
 "\n"
 "Report:\n"
 "  -T, --top N            stacks per report (default 10)\n"
+"      --frames N|all     innermost frames shown per stack in text (default 6;\n"
+"                         the import system's frames count as one line; JSON\n"
+"                         always has every frame)\n"
 "  -o, --min-age MS       only count allocations at least MS ms old (default 500)\n"
 "  -z, --min-size BYTES   ignore allocations smaller than BYTES\n"
 "  -Z, --max-size BYTES   ignore allocations larger than BYTES\n"
@@ -143,12 +148,13 @@ static const char help[] =
 
 enum {
 	OPT_PARTIAL = 256, OPT_KEEP_ALLOC, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_MAX_FDS,
-	OPT_FDS_ONLY, OPT_NO_FDS, OPT_FD_TRACEPOINTS,
+	OPT_FDS_ONLY, OPT_NO_FDS, OPT_FD_TRACEPOINTS, OPT_FRAMES,
 };
 
 static const struct option long_opts[] = {
 	{ "pid", required_argument, NULL, 'p' },
 	{ "top", required_argument, NULL, 'T' },
+	{ "frames", required_argument, NULL, OPT_FRAMES },
 	{ "min-age", required_argument, NULL, 'o' },
 	{ "min-size", required_argument, NULL, 'z' },
 	{ "max-size", required_argument, NULL, 'Z' },
@@ -222,6 +228,14 @@ static int parse_args(int argc, char **argv)
 			if (!parse_ulong(optarg, 100000, &v) || !v)
 				return bad_usage("invalid -T '%s'", optarg);
 			env.top = v;
+			break;
+		case OPT_FRAMES:
+			if (!strcmp(optarg, "all"))
+				env.frames = 0;
+			else if (parse_ulong(optarg, MAX_FRAMES, &v) && v)
+				env.frames = v;
+			else
+				return bad_usage("invalid --frames '%s' (1 to 64, or all)", optarg);
 			break;
 		case 'o':
 			if (!parse_ulong(optarg, 86400000, &v))
@@ -498,7 +512,7 @@ int main(int argc, char **argv)
 		launch__resume(&launch);
 
 	sym = symbolizer__new(env.pid, &py.off, py.code_type);
-	ro = (struct report_opts){ env.top, env.min_age_ms * 1000000ULL, env.json };
+	ro = (struct report_opts){ env.top, env.frames, env.min_age_ms * 1000000ULL, env.json };
 	rm = (struct report_meta){
 		.pid = env.pid, .python = py.version, .executable = py.exe,
 		.coverage = partial ? "partial" : "full",

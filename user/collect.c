@@ -1,0 +1,664 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Every interval: read the outstanding allocations and open fds in batches,
+ * sum them by stack (only those older than -o), push each stack's sample
+ * into its history (user/trend.c), and rank. Memory and fds are two
+ * sections over the same stacks; what a section sums is its "amount":
+ * bytes for memory, the open count for fds.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "collect.h"
+#include "fds.h"
+#include "pyleak.h"
+#include "stacks.h"
+#include "u64map.h"
+
+#define BATCH		4096
+
+const char *const snapshot__stat_names[STAT__COUNT] = {
+	[STAT_ALLOCS] = "allocs",
+	[STAT_FREES] = "frees",
+	[STAT_NESTED] = "nested",
+	[STAT_NO_TSTATE] = "no_tstate",
+	[STAT_TSTATE_OTHER] = "tstate_other",
+	[STAT_NO_FRAMES] = "no_frames",
+	[STAT_READ_FAILED] = "read_failed",
+	[STAT_TRUNCATED] = "truncated",
+	[STAT_STACKS_FULL] = "stacks_full",
+	[STAT_STACK_EVENTS_LOST] = "stack_events_lost",
+	[STAT_ALLOCS_FULL] = "allocs_full",
+	[STAT_NO_STASH] = "no_stash",
+	[STAT_MISSED_RETURN] = "missed_return",
+	[STAT_FDS_OPENED] = "fds_opened",
+	[STAT_FDS_CLOSED] = "fds_closed",
+	[STAT_FDS_FULL] = "fds_full",
+	[STAT_FDS_MISSED] = "fds_missed",
+	[STAT_FDS_PRIVATE] = "fds_private",
+};
+
+bool snapshot__stat_lossy(enum stat_id id)
+{
+	switch (id) {
+	case STAT_READ_FAILED: case STAT_STACKS_FULL: case STAT_STACK_EVENTS_LOST:
+	case STAT_ALLOCS_FULL: case STAT_NO_STASH: case STAT_MISSED_RETURN: case STAT_FDS_FULL:
+	case STAT_FDS_MISSED: case STAT_FDS_PRIVATE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+const char *snapshot__special(uint64_t id)
+{
+	if (id == STACK_NONE)
+		return "[no Python frame: GIL released, native thread, interpreter start-up or shutdown]";
+	if (id == STACK_LOST)
+		return "[stack not recorded: the stacks map was full]";
+	return NULL;
+}
+
+enum section { SEC_MEM, SEC_FDS, SEC__COUNT };
+
+/* One Python stack as the user reads it: the stack ids whose frames
+ * symbolize the same (file, line, function) sequence are one. The walker
+ * keys stacks by instruction offset, and 3.11+ records a call site at more
+ * than one offset while the specializing interpreter warms it up. */
+struct stack_state {
+	uint64_t id;		/* the first stack id seen: the report's "id" */
+	uint64_t frames_id;	/* a stack id referenced this report: its frames */
+	struct series s[SEC__COUNT];
+	struct fd_detail *fd;
+};
+
+/* A stack id's identity in the report, cached. */
+struct key_cache {
+	uint64_t key;
+	unsigned int used;	/* report it was last looked up in */
+};
+
+/* An fd open before tracing: the number and the inode it had then. */
+struct fd_before {
+	int fd;
+	uint64_t ino;
+};
+
+/* What an fd was, remembered for the report after the target is gone. */
+struct fd_seen {
+	uint64_t file;
+	enum fd_type type;
+	char desc[128];
+};
+
+/* A record whose fd number no longer names its file, seen at a report. */
+struct fd_strike {
+	uint64_t ts_ns, file;
+};
+
+struct collector {
+	struct report_meta m;
+	uint64_t min_age_ns;
+	struct collect_maps maps;
+	struct stack_table *stacks_tab;
+	struct u64map stacks;	/* stack_key() -> struct stack_state */
+	struct u64map keys;	/* stack id + 1 -> struct key_cache */
+	unsigned int nreport;
+	double start;
+	int ncpus;
+	uint64_t prev_ns;	/* the previous collection's instant: "kept" is older */
+
+	/* fds */
+	struct fd_before *before;
+	size_t nbefore;
+	struct u64map seen;		/* fd + 1 -> struct fd_seen */
+	struct u64map strikes;		/* fd + 1 -> struct fd_strike, last report's */
+	uint64_t missed;		/* records dropped as stale: part of STAT_FDS_MISSED */
+
+	/* during one collection */
+	uint64_t now_ns;
+	struct fdscan scan;
+	struct u64map new_strikes;
+
+	struct snapshot snap;
+};
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Read a whole BPF hash map in batches, handing each entry to fn. */
+static int map_each(int fd, size_t ksize, size_t vsize,
+		    void (*fn)(struct collector *, const void *, const void *), struct collector *c)
+{
+	char *keys = malloc(BATCH * ksize), *vals = malloc(BATCH * vsize);
+	__u32 in = 0, out = 0;
+	bool first = true;
+	int err = 0;
+
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		__u32 n = BATCH, j;
+
+		err = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, vals, &n, NULL);
+		if (err && errno != ENOENT) {
+			err = -errno;
+			break;
+		}
+		for (j = 0; j < n; j++)
+			fn(c, keys + j * ksize, vals + j * vsize);
+		if (err) {	/* ENOENT: that was the last batch */
+			err = 0;
+			break;
+		}
+		in = out;
+		first = false;
+	}
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
+static void baseline_entry(struct collector *c, const void *k, const void *v)
+{
+	struct fd_open *o = fdscan__find(&c->scan, ((const struct fd_key *)k)->fd);
+
+	if (o && o->ino == ((const struct fd_info *)v)->ino)
+		o->claimed = true;
+}
+
+/* Taken once the fd programs are attached: the fds open that BPF has no
+ * record of were opened before tracing. */
+static int fds_baseline(struct collector *c)
+{
+	size_t i;
+	int err;
+
+	err = fdscan__read(&c->scan, c->m.pid);
+	if (!err)
+		err = map_each(c->maps.fds_fd, sizeof(struct fd_key), sizeof(struct fd_info),
+			       baseline_entry, c);
+	if (!err && c->scan.n) {
+		c->before = calloc(c->scan.n, sizeof(*c->before));
+		if (!c->before)
+			err = -ENOMEM;
+	}
+	for (i = 0; !err && i < c->scan.n; i++)
+		if (!c->scan.v[i].claimed)
+			c->before[c->nbefore++] = (struct fd_before){ c->scan.v[i].fd,
+								      c->scan.v[i].ino };
+	fdscan__free(&c->scan);
+	return err;
+}
+
+struct collector *collect__new(const struct report_meta *m, uint64_t min_age_ns,
+			       const struct collect_maps *maps, struct stack_table *stacks)
+{
+	struct collector *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->m = *m;
+	c->min_age_ns = min_age_ns;
+	c->maps = *maps;
+	c->stacks_tab = stacks;
+	c->start = mono_s();
+	c->prev_ns = (uint64_t)(c->start * 1e9);
+	c->ncpus = libbpf_num_possible_cpus();
+	if (c->ncpus <= 0 || u64map__init(&c->stacks, sizeof(struct stack_state)) ||
+	    u64map__init(&c->keys, sizeof(struct key_cache)) ||
+	    u64map__init(&c->seen, sizeof(struct fd_seen)) ||
+	    u64map__init(&c->strikes, sizeof(struct fd_strike)) ||
+	    (maps->fds_fd >= 0 && fds_baseline(c))) {
+		collect__free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void fd_detail_clear(struct fd_detail *d)
+{
+	int i;
+
+	for (i = 0; i < d->nex; i++)
+		free(d->examples[i]);
+	memset(d, 0, sizeof(*d));
+}
+
+static void state_free(struct stack_state *st)
+{
+	if (st->fd) {
+		fd_detail_clear(st->fd);
+		free(st->fd);
+		st->fd = NULL;
+	}
+}
+
+void collect__free(struct collector *c)
+{
+	struct stack_state *st;
+	uint64_t id;
+	size_t i = 0;
+
+	if (!c)
+		return;
+	while (c->stacks.keys && u64map__next(&c->stacks, &i, &id, (void **)&st))
+		state_free(st);
+	u64map__free(&c->stacks);
+	u64map__free(&c->keys);
+	u64map__free(&c->seen);
+	u64map__free(&c->strikes);
+	free(c->snap.mem.v);
+	free(c->snap.fds.v);
+	free(c->before);
+	free(c);
+}
+
+static void read_stats(struct collector *c, uint64_t *out)
+{
+	uint64_t vals[c->ncpus];
+	uint32_t k;
+	int cpu;
+
+	for (k = 0; k < STAT__COUNT; k++) {
+		out[k] = 0;
+		if (bpf_map_lookup_elem(c->maps.stats_fd, &k, vals))
+			continue;
+		for (cpu = 0; cpu < c->ncpus; cpu++)
+			out[k] += vals[cpu];
+	}
+	out[STAT_FDS_MISSED] += c->missed;
+}
+
+/* FNV-1a, the walker's hash too */
+static uint64_t fnv(uint64_t h, const void *p, size_t len)
+{
+	const unsigned char *s = p;
+
+	while (len--)
+		h = (h ^ *s++) * 0x100000001b3ULL;
+	return h;
+}
+
+/* What identifies a stack in the report: a hash of its symbolized frames;
+ * the special ids, and stacks that cannot be symbolized, stand alone. */
+static uint64_t stack_key(struct collector *c, uint64_t id)
+{
+	const struct stack_frames *sf;
+	struct key_cache *cached;
+	uint64_t key;
+	int fresh, d;
+
+	if (id <= STACK_LOST)
+		return id + 1;
+	cached = u64map__get(&c->keys, id + 1);
+	if (cached) {
+		cached->used = c->nreport;
+		return cached->key;
+	}
+	sf = stacks__get(c->stacks_tab, id);
+	if (!sf || sf->depth <= 0) {
+		key = fnv(0xcbf29ce484222325ULL ^ 1, &id, sizeof(id));
+	} else {
+		key = 0xcbf29ce484222325ULL;
+		for (d = 0; d < sf->depth; d++) {
+			const struct frame_info *f = &sf->frames[d];
+
+			key = fnv(key, f->file, strlen(f->file) + 1);
+			key = fnv(key, f->function, strlen(f->function) + 1);
+			key = fnv(key, &f->line, sizeof(f->line));
+		}
+		key = fnv(key, &sf->truncated, sizeof(sf->truncated));
+	}
+	if (key <= STACK_LOST + 1)	/* clear of the special ids' keys and 0 */
+		key += STACK_LOST + 2;
+	cached = u64map__upsert(&c->keys, id + 1, &fresh);
+	if (cached)
+		*cached = (struct key_cache){ key, c->nreport };
+	return key;
+}
+
+static struct stack_state *state_of(struct collector *c, uint64_t id)
+{
+	struct stack_state *st;
+	int fresh;
+
+	st = u64map__upsert(&c->stacks, stack_key(c, id), &fresh);
+	if (st && fresh)
+		st->id = id;
+	if (st)
+		st->frames_id = id;
+	return st;
+}
+
+static void clear_samples(struct collector *c, enum section sec)
+{
+	struct stack_state *st;
+	uint64_t id;
+	size_t i = 0;
+
+	while (u64map__next(&c->stacks, &i, &id, (void **)&st)) {
+		trend__clear_sample(&st->s[sec]);
+		if (sec == SEC_FDS && st->fd)
+			fd_detail_clear(st->fd);
+	}
+}
+
+/* Count one outstanding item of amount under stack id; NULL if too young. */
+static struct stack_state *account(struct collector *c, enum section sec, uint64_t stack_id,
+				   uint64_t ts_ns, uint64_t amount)
+{
+	struct stack_state *st;
+	struct series *s;
+
+	if (c->now_ns < ts_ns || c->now_ns - ts_ns < c->min_age_ns)
+		return NULL;
+	st = state_of(c, stack_id);
+	if (!st)
+		return NULL;
+	s = &st->s[sec];
+	s->amount += amount;
+	s->count++;
+	if (ts_ns <= c->prev_ns)
+		s->kept += amount;
+	if (!s->oldest_ns || ts_ns < s->oldest_ns)
+		s->oldest_ns = ts_ns;
+	return st;
+}
+
+static void alloc_entry(struct collector *c, const void *k, const void *v)
+{
+	const struct alloc_info *a = v;
+
+	/* Keep the stack in the kernel map while something references it. */
+	stacks__mark(c->stacks_tab, a->stack_id);
+	account(c, SEC_MEM, a->stack_id, a->ts_ns, a->size);
+}
+
+/* ---- fds */
+
+static void fd_detail_add(struct stack_state *st, const struct fd_info *f, enum fd_type type,
+			  const char *desc)
+{
+	struct fd_detail *d = st->fd;
+	int i;
+
+	if (!d && !(d = st->fd = calloc(1, sizeof(*d))))
+		return;
+	d->types[type]++;
+	for (i = 0; i < SNAP_SYSCALLS && d->sys[i].n && d->sys[i].nr != f->syscall; i++)
+		;
+	if (i < SNAP_SYSCALLS) {
+		d->sys[i].nr = f->syscall;
+		d->sys[i].n++;
+	}
+	if (!desc || d->nex == SNAP_EXAMPLES)
+		return;
+	for (i = 0; i < d->nex; i++)
+		if (!strcmp(d->examples[i], desc))
+			return;
+	d->examples[d->nex] = strdup(desc);
+	if (d->examples[d->nex])
+		d->nex++;
+}
+
+/*
+ * A record whose fd is closed, or names another inode, lost its close:
+ * not counted, and dropped from the map (STAT_FDS_MISSED) if it is still
+ * the same record at the next report, so a close in flight right now is
+ * not mistaken for a missed one.
+ */
+static void fd_stale(struct collector *c, const struct fd_key *key, const struct fd_info *f)
+{
+	struct fd_strike *prev = u64map__get(&c->strikes, (uint64_t)key->fd + 1), *now;
+	struct fd_info cur;
+
+	/* Gone from the map since the batch was read: its close was seen. */
+	if (bpf_map_lookup_elem(c->maps.fds_fd, key, &cur) || cur.ts_ns != f->ts_ns ||
+	    cur.file != f->file)
+		return;
+	c->snap.fds_stale++;
+	if (prev && prev->ts_ns == f->ts_ns && prev->file == f->file) {
+		if (!bpf_map_delete_elem(c->maps.fds_fd, key))
+			c->missed++;
+		return;
+	}
+	now = u64map__upsert(&c->new_strikes, (uint64_t)key->fd + 1, &(int){ 0 });
+	if (now)
+		*now = (struct fd_strike){ f->ts_ns, f->file };
+}
+
+static void fd_entry(struct collector *c, const void *k, const void *v)
+{
+	const struct fd_key *key = k;
+	const struct fd_info *f = v;
+	const char *desc = NULL;
+	enum fd_type type = FD_UNKNOWN;
+	struct stack_state *st;
+	struct fd_seen *seen;
+	char buf[128], buf2[128];
+
+	stacks__mark(c->stacks_tab, f->stack_id);
+	if (key->pid != (__u32)c->m.pid)
+		return;
+	if (!c->scan.gone) {
+		struct fd_open *o = fdscan__find(&c->scan, key->fd), now = { .link = NULL };
+
+		if (o && o->ino == f->ino) {
+			o->claimed = true;
+			type = o->type;
+			desc = fdscan__describe(&c->scan, o, buf, sizeof(buf));
+		} else if (!fdscan__read_one(&c->scan, key->fd, &now) && now.ino == f->ino) {
+			/* opened or replaced since the scan: look again, now */
+			type = now.type;
+			snprintf(buf2, sizeof(buf2), "%s",
+				 fdscan__describe(&c->scan, &now, buf, sizeof(buf)));
+			desc = buf2;
+			free(now.link);
+		} else {
+			free(now.link);
+			fd_stale(c, key, f);
+			return;
+		}
+		seen = u64map__upsert(&c->seen, (uint64_t)key->fd + 1, &(int){ 0 });
+		if (seen) {
+			seen->file = f->file;
+			seen->type = type;
+			snprintf(seen->desc, sizeof(seen->desc), "%s", desc);
+		}
+	} else {
+		/* Gone: what the fd was when last seen, if it is the same file. */
+		seen = u64map__get(&c->seen, (uint64_t)key->fd + 1);
+		if (seen && seen->file == f->file) {
+			type = seen->type;
+			desc = seen->desc;
+		}
+	}
+	st = account(c, SEC_FDS, f->stack_id, f->ts_ns, 1);
+	if (st)
+		fd_detail_add(st, f, type, desc);
+}
+
+static bool was_before(const struct collector *c, int fd, uint64_t ino)
+{
+	size_t lo = 0, hi = c->nbefore;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (c->before[mid].fd == fd)
+			return c->before[mid].ino == ino;
+		if (c->before[mid].fd < fd)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Records against /proc/PID/fd: types, examples, stale records, and the
+ * open fds no record explains (before tracing, or opened untraced). */
+static int collect_fds(struct collector *c)
+{
+	struct snapshot *sn = &c->snap;
+	size_t i;
+	int err;
+
+	clear_samples(c, SEC_FDS);
+	memset(&sn->fds_before, 0, sizeof(sn->fds_before));
+	memset(&sn->fds_untracked, 0, sizeof(sn->fds_untracked));
+	sn->fds_open = -1;
+	sn->fds_stale = 0;
+	if (c->maps.fds_fd < 0)
+		return 0;
+	err = fdscan__read(&c->scan, c->m.pid);
+	if (!err)
+		err = u64map__init(&c->new_strikes, sizeof(struct fd_strike));
+	if (!err)
+		err = map_each(c->maps.fds_fd, sizeof(struct fd_key), sizeof(struct fd_info),
+			       fd_entry, c);
+	if (!err && !c->scan.gone) {
+		sn->fds_open = c->scan.n;
+		for (i = 0; i < c->scan.n; i++) {
+			const struct fd_open *o = &c->scan.v[i];
+			struct fd_group *g;
+
+			if (o->claimed)
+				continue;
+			g = was_before(c, o->fd, o->ino) ? &sn->fds_before : &sn->fds_untracked;
+			g->count++;
+			g->types[o->type]++;
+		}
+		/* A stale record struck now is judged at the next report. */
+		u64map__free(&c->strikes);
+		c->strikes = c->new_strikes;
+		memset(&c->new_strikes, 0, sizeof(c->new_strikes));
+	}
+	if (c->new_strikes.keys)
+		u64map__free(&c->new_strikes);
+	fdscan__free(&c->scan);
+	return err;
+}
+
+/* ---- history, rank */
+
+/* Push every stack's sample; forget the stacks idle for a whole window,
+ * and the cached identities not used for as long. */
+static void update_trends(struct collector *c, double t)
+{
+	uint64_t key, *drop = malloc((c->stacks.used + c->keys.used) * sizeof(*drop) + 1);
+	struct stack_state *st;
+	struct key_cache *kc;
+	size_t i = 0, n = 0, k;
+	int sec;
+
+	while (u64map__next(&c->stacks, &i, &key, (void **)&st)) {
+		bool idle = true;
+
+		for (sec = 0; sec < SEC__COUNT; sec++) {
+			if (st->s[sec].amount || st->s[sec].nhist)
+				trend__push(&st->s[sec], t);
+			idle &= !st->s[sec].amount && (!st->s[sec].nhist ||
+						       st->s[sec].idle >= TREND_HISTORY);
+		}
+		if (idle && drop) {
+			state_free(st);
+			drop[n++] = key;
+		}
+	}
+	for (k = 0; k < n; k++)
+		u64map__del(&c->stacks, drop[k]);
+	n = 0;
+	i = 0;
+	while (drop && u64map__next(&c->keys, &i, &key, (void **)&kc))
+		if (c->nreport - kc->used > TREND_HISTORY)
+			drop[n++] = key;
+	for (k = 0; k < n; k++)
+		u64map__del(&c->keys, drop[k]);
+	free(drop);
+}
+
+static int cmp_stacks(const void *a, const void *b)
+{
+	return trend__cmp(((const struct snap_stack *)a)->s, ((const struct snap_stack *)b)->s);
+}
+
+/* The stacks with something outstanding in sec, growing first, then by amount. */
+static int rank(struct collector *c, enum section sec, struct snap_section *out)
+{
+	struct snap_stack *v = realloc(out->v, (c->stacks.used + 1) * sizeof(*v));
+	struct stack_state *st;
+	uint64_t key;
+	size_t i = 0;
+
+	if (!v)
+		return -ENOMEM;
+	out->v = v;
+	out->n = 0;
+	out->amount = out->count = 0;
+	while (u64map__next(&c->stacks, &i, &key, (void **)&st)) {
+		const struct series *s = &st->s[sec];
+		struct snap_stack *e;
+
+		if (!s->amount)
+			continue;
+		e = &v[out->n++];
+		e->id = st->id;
+		e->s = s;
+		e->fd = sec == SEC_FDS ? st->fd : NULL;
+		e->note = snapshot__special(st->id);
+		e->frames = e->note ? NULL : stacks__get(c->stacks_tab, st->frames_id);
+		out->amount += s->amount;
+		out->count += s->count;
+	}
+	qsort(v, out->n, sizeof(*v), cmp_stacks);
+	return 0;
+}
+
+int collect__run(struct collector *c, bool final, const char *exit_reason,
+		 const struct snapshot **out)
+{
+	struct snapshot *sn = &c->snap;
+	double t;
+	int err;
+
+	c->now_ns = (uint64_t)(mono_s() * 1e9);
+	clear_samples(c, SEC_MEM);
+	err = map_each(c->maps.allocs_fd, sizeof(struct alloc_key), sizeof(struct alloc_info),
+		       alloc_entry, c);
+	if (!err)
+		err = collect_fds(c);
+	if (err)
+		return err;
+	/* after both sections marked what they reference */
+	stacks__sweep(c->stacks_tab);
+	read_stats(c, sn->stats);
+	t = mono_s();
+	update_trends(c, t);
+	if ((err = rank(c, SEC_MEM, &sn->mem)) || (err = rank(c, SEC_FDS, &sn->fds)))
+		return err;
+	sn->report = c->nreport++;
+	sn->final = final;
+	sn->exit_reason = final ? exit_reason : NULL;
+	sn->timestamp = (double)time(NULL);
+	sn->elapsed_s = t - c->start;
+	sn->now = t;
+	sn->min_age_ns = c->min_age_ns;
+	sn->meta = &c->m;
+	c->prev_ns = c->now_ns;
+	*out = sn;
+	return 0;
+}

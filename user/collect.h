@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * BPF maps -> snapshot. The only place that reads the allocation and fd
+ * maps while reporting, and the only one that writes them (evicting fd
+ * records whose close was missed, stacks nothing references any more).
+ */
+#ifndef __COLLECT_H
+#define __COLLECT_H
+
+#include "snapshot.h"
+
+struct collector;
+struct stack_table;
+
+struct collect_maps {
+	int allocs_fd;		/* BPF allocs map */
+	int fds_fd;		/* BPF fds map, or -1 without fd tracking */
+	int stats_fd;		/* BPF stats map */
+};
+
+/* With fd tracking, the fds open now that BPF has no record of are taken
+ * as open before tracing. */
+struct collector *collect__new(const struct report_meta *m, uint64_t min_age_ns,
+			       const struct collect_maps *maps, struct stack_table *stacks);
+void collect__free(struct collector *c);
+/* Read the maps into a snapshot, owned by the collector and valid until
+ * the next call. Returns 0 or -errno. */
+int collect__run(struct collector *c, bool final, const char *exit_reason,
+		 const struct snapshot **out);
+
+#endif /* __COLLECT_H */

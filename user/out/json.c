@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The JSON report: one object per line, every frame kept (README: JSON output). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include "out.h"
+
+/* A string from the target as JSON: jansson takes UTF-8 only, and a file
+ * name need not be; invalid bytes become '?' rather than losing the field. */
+static json_t *json_target_str(const char *s)
+{
+	json_t *j = json_string(s);
+	unsigned char *p, *copy;
+
+	if (j)
+		return j;
+	copy = (unsigned char *)strdup(s);
+	if (!copy)
+		return json_string("");
+	for (p = copy; *p;) {
+		int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2 :
+			(*p & 0xf8) == 0xf0 ? 3 : -1;
+		int k;
+
+		for (k = 1; n > 0 && k <= n; k++)
+			if ((p[k] & 0xc0) != 0x80)
+				n = -1;
+		if (n < 0) {
+			*p++ = '?';
+			continue;
+		}
+		p += n + 1;
+	}
+	j = json_string((char *)copy);
+	free(copy);
+	return j ? j : json_string("");
+}
+
+static json_t *json_frames(const struct snap_stack *st)
+{
+	const struct stack_frames *sf = st->frames;
+	json_t *frames = json_array();
+	int d;
+
+	for (d = 0; sf && d < sf->depth; d++) {
+		json_t *fr = json_object();
+
+		json_object_set_new(fr, "function", json_target_str(sf->frames[d].function));
+		json_object_set_new(fr, "file", json_target_str(sf->frames[d].file));
+		json_object_set_new(fr, "line", json_integer(sf->frames[d].line));
+		json_array_append_new(frames, fr);
+	}
+	return frames;
+}
+
+static json_t *json_types(const uint32_t *types)
+{
+	json_t *o = json_object();
+	int k;
+
+	for (k = 0; k < FD__TYPES; k++)
+		if (types[k])
+			json_object_set_new(o, fds__type_name(k), json_integer(types[k]));
+	return o;
+}
+
+/* What both sections' stacks have. */
+static json_t *json_stack(const struct snapshot *sn, const struct snap_stack *st)
+{
+	json_t *o = json_object();
+	char id[24];
+
+	snprintf(id, sizeof(id), "%016" PRIx64, st->id);
+	json_object_set_new(o, "id", json_string(id));
+	json_object_set_new(o, "trend", json_string(trend__name(st->s->trend)));
+	json_object_set_new(o, "oldest_s", json_real(sn->now - st->s->oldest_ns / 1e9));
+	json_object_set_new(o, "truncated", json_boolean(st->frames && st->frames->truncated));
+	json_object_set_new(o, "frames", json_frames(st));
+	if (st->note)
+		json_object_set_new(o, "note", json_string(st->note));
+	return o;
+}
+
+static json_t *json_mem_stack(const struct snapshot *sn, const struct snap_stack *st)
+{
+	json_t *o = json_stack(sn, st);
+
+	json_object_set_new(o, "bytes", json_integer((json_int_t)st->s->amount));
+	json_object_set_new(o, "count", json_integer((json_int_t)st->s->count));
+	json_object_set_new(o, "growth_bytes", json_integer((json_int_t)st->s->growth));
+	json_object_set_new(o, "growth_bytes_per_s", json_real(st->s->rate));
+	return o;
+}
+
+static json_t *json_fd_stack(const struct snapshot *sn, const struct snap_stack *st)
+{
+	const struct fd_detail *d = st->fd;
+	json_t *o = json_stack(sn, st), *ex = json_array(), *sys = json_object();
+	uint32_t none[FD__TYPES] = {};
+	char buf[32];
+	int k;
+
+	for (k = 0; d && k < d->nex; k++)
+		json_array_append_new(ex, json_target_str(d->examples[k]));
+	for (k = 0; d && k < SNAP_SYSCALLS && d->sys[k].n; k++)
+		json_object_set_new(sys, fds__syscall_name(d->sys[k].nr, buf, sizeof(buf)),
+				    json_integer(d->sys[k].n));
+	json_object_set_new(o, "count", json_integer((json_int_t)st->s->amount));
+	json_object_set_new(o, "growth", json_integer((json_int_t)st->s->growth));
+	json_object_set_new(o, "growth_per_s", json_real(st->s->rate));
+	json_object_set_new(o, "types", json_types(d ? d->types : none));
+	json_object_set_new(o, "examples", ex);
+	json_object_set_new(o, "syscalls", sys);
+	return o;
+}
+
+static json_t *json_section(const struct snapshot *sn, const struct snap_section *sec, int top,
+			    json_t *(*entry)(const struct snapshot *, const struct snap_stack *))
+{
+	json_t *arr = json_array();
+	int i;
+
+	for (i = 0; i < sec->n && i < top; i++)
+		json_array_append_new(arr, entry(sn, &sec->v[i]));
+	return arr;
+}
+
+static json_t *json_group(const struct fd_group *g)
+{
+	return json_pack("{s:I,s:o}", "count", (json_int_t)g->count, "types", json_types(g->types));
+}
+
+static json_t *json_nullable(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+void out_json__render(const struct snapshot *sn, const struct out_opts *opts, FILE *f)
+{
+	const struct report_meta *m = sn->meta;
+	json_t *o = json_object(), *js = json_object(), *ft;
+	char *s;
+	int k;
+
+	json_object_set_new(o, "report", json_integer(sn->report));
+	json_object_set_new(o, "final", json_boolean(sn->final));
+	if (sn->final && sn->exit_reason)
+		json_object_set_new(o, "exit_reason", json_string(sn->exit_reason));
+	json_object_set_new(o, "timestamp", json_real(sn->timestamp));
+	json_object_set_new(o, "elapsed_s", json_real(sn->elapsed_s));
+	json_object_set_new(o, "pid", json_integer(m->pid));
+	json_object_set_new(o, "python", json_string(m->python));
+	json_object_set_new(o, "executable", json_target_str(m->executable));
+	json_object_set_new(o, "coverage", json_string(m->coverage));
+	json_object_set_new(o, "coverage_note", json_string(m->coverage_note));
+	json_object_set_new(o, "allocator", json_string(m->allocator));
+	json_object_set_new(o, "probes", json_pack("{s:i,s:i}", "functions", m->functions,
+						   "emulated", m->emulated));
+	json_object_set_new(o, "tracking", json_pack("{s:b,s:b,s:o}", "memory", m->memory,
+						     "fds", m->fds, "fd_tracepoints",
+						     json_nullable(m->fd_tracepoints)));
+	json_object_set_new(o, "min_age_ms", json_integer(sn->min_age_ns / 1000000));
+	json_object_set_new(o, "totals", json_pack("{s:I,s:I,s:I}", "bytes",
+						   (json_int_t)sn->mem.amount, "count",
+						   (json_int_t)sn->mem.count, "stacks",
+						   (json_int_t)sn->mem.n));
+	ft = json_pack("{s:I,s:I,s:I,s:I,s:I}", "traced", (json_int_t)sn->fds.count,
+		       "stacks", (json_int_t)sn->fds.n, "before", (json_int_t)sn->fds_before.count,
+		       "untracked", (json_int_t)sn->fds_untracked.count, "stale",
+		       (json_int_t)sn->fds_stale);
+	json_object_set_new(ft, "open", sn->fds_open >= 0 ? json_integer(sn->fds_open) : json_null());
+	json_object_set_new(o, "fd_totals", ft);
+	for (k = 0; k < STAT__COUNT; k++)
+		json_object_set_new(js, snapshot__stat_names[k], json_integer((json_int_t)sn->stats[k]));
+	json_object_set_new(o, "stats", js);
+	json_object_set_new(o, "stacks", json_section(sn, &sn->mem, opts->top, json_mem_stack));
+	json_object_set_new(o, "fds", json_section(sn, &sn->fds, opts->top, json_fd_stack));
+	json_object_set_new(o, "fds_before", json_group(&sn->fds_before));
+	json_object_set_new(o, "fds_untracked", json_group(&sn->fds_untracked));
+	s = json_dumps(o, JSON_COMPACT);
+	if (s) {
+		fputs(s, f);
+		fputc('\n', f);
+	}
+	free(s);
+	json_decref(o);
+}

@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The text report: a header per section, the top stacks with their
+ * trend, and the counters. Stacks show their innermost --frames frames;
+ * the import system's own frames (<frozen importlib._bootstrap> & co.) are
+ * folded into one line, as tracemalloc and memray users expect.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include "out.h"
+
+static const char *human(double v, char *buf, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int u = 0;
+	double a = v < 0 ? -v : v;
+
+	while (a >= 1024 && u < 4) {
+		a /= 1024;
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+	return buf;
+}
+
+/* A string that came from the target (names, paths). */
+static void put_target_str(FILE *f, const char *s)
+{
+	fputs(s, f);
+}
+
+static bool import_frame(const struct frame_info *fr)
+{
+	return !strncmp(fr->file, "<frozen importlib.", 18) ||
+	       !strcmp(fr->file, "<frozen zipimport>");
+}
+
+static void print_frames(const struct snap_stack *st, const struct out_opts *o, FILE *f)
+{
+	const struct stack_frames *sf = st->frames;
+	int d = 0, shown = 0;
+
+	if (st->note) {
+		fprintf(f, "        %s\n", st->note);
+		return;
+	}
+	if (!sf || sf->depth < 0) {
+		fprintf(f, "        [stack unreadable: its frames were gone from the kernel map "
+			"before they were symbolized]\n");
+		return;
+	}
+	while (d < sf->depth && (!o->frames || shown < o->frames)) {
+		const struct frame_info *fr = &sf->frames[d];
+		int run = 0;
+
+		while (d + run < sf->depth && import_frame(&sf->frames[d + run]))
+			run++;
+		if (run) {
+			fprintf(f, "        [%d frame%s of the import system]\n", run,
+				run > 1 ? "s" : "");
+			d += run;
+		} else if (fr->line < 0) {
+			/* A code object freed before it could be read (run once and
+			 * dropped within microseconds): never another function's name. */
+			for (run = 0; d + run < sf->depth && sf->frames[d + run].line < 0; run++)
+				;
+			fprintf(f, "        [%d frame%s not readable: code freed before it was "
+				"symbolized]\n", run, run > 1 ? "s" : "");
+			d += run;
+		} else {
+			fputs("        ", f);
+			put_target_str(f, fr->file);
+			fprintf(f, ":%d in ", fr->line);
+			put_target_str(f, fr->function);
+			fputc('\n', f);
+			d++;
+		}
+		shown++;
+	}
+	if (d < sf->depth)
+		fprintf(f, "        ... %d more frame%s (--frames all shows them)\n",
+			sf->depth - d, sf->depth - d > 1 ? "s" : "");
+	else if (sf->truncated)
+		fprintf(f, "        [deeper frames not kept: over %d]\n", MAX_FRAMES);
+}
+
+/* "3 file, 2 pipe" */
+static void print_types(const uint32_t *types, FILE *f)
+{
+	const char *sep = "";
+	int k;
+
+	for (k = 0; k < FD__TYPES; k++)
+		if (types[k]) {
+			fprintf(f, "%s%u %s", sep, types[k], fds__type_name(k));
+			sep = ", ";
+		}
+}
+
+static void print_fds(const struct snapshot *sn, const struct out_opts *o, FILE *f)
+{
+	const struct snap_section *sec = &sn->fds;
+	int i, k;
+
+	if (sn->fds_open >= 0)
+		fprintf(f, "fds: %ld open: %" PRIu64 " traced in %d stacks%s, %" PRIu64
+			" open before tracing", sn->fds_open, sec->count, sec->n,
+			sn->min_age_ns ? " (older than -o)" : "", sn->fds_before.count);
+	else
+		fprintf(f, "fds: the target is gone; %" PRIu64 " traced fds in %d stacks were "
+			"open when it went (its exit closed them)", sec->count, sec->n);
+	if (sn->fds_before.count) {
+		fputs(" (", f);
+		print_types(sn->fds_before.types, f);
+		fputc(')', f);
+	}
+	if (sn->fds_untracked.count) {
+		fprintf(f, ", %" PRIu64 " opened untraced (", sn->fds_untracked.count);
+		print_types(sn->fds_untracked.types, f);
+		fputc(')', f);
+	}
+	if (sn->fds_stale)
+		fprintf(f, ", %" PRIu64 " records no longer open (closes not seen)", sn->fds_stale);
+	fputc('\n', f);
+	for (i = 0; i < sec->n && i < o->top; i++) {
+		const struct series *s = sec->v[i].s;
+		const struct fd_detail *d = sec->v[i].fd;
+
+		fprintf(f, "#%d %-9s %" PRIu64 " fds", i + 1, trend__name(s->trend), s->amount);
+		if (d) {
+			fputs(" (", f);
+			print_types(d->types, f);
+			fputc(')', f);
+		}
+		fprintf(f, ", %+.1f/s over the last %u reports (%+" PRId64 " since the last), "
+			"oldest %.1fs\n", s->rate, s->nhist, s->growth, sn->now - s->oldest_ns / 1e9);
+		if (d && d->nex) {
+			fputs("        e.g.", f);
+			for (k = 0; k < d->nex; k++) {
+				fputs(k ? ", " : " ", f);
+				put_target_str(f, d->examples[k]);
+			}
+			fputc('\n', f);
+		}
+		print_frames(&sec->v[i], o, f);
+	}
+}
+
+void out_text__render(const struct snapshot *sn, const struct out_opts *o, FILE *f)
+{
+	const struct report_meta *m = sn->meta;
+	char b1[32], b2[32], b3[32], ts[16];
+	time_t wall = (time_t)sn->timestamp;
+	int i, k;
+
+	strftime(ts, sizeof(ts), "%H:%M:%S", localtime(&wall));
+	if (m->memory)
+		fprintf(f, "%s%s pid %d CPython %s, coverage %s (allocator %s): %s outstanding in %"
+			PRIu64 " allocations%s\n", sn->final ? "Final report " : "", ts, m->pid,
+			m->python, m->coverage, m->allocator, human(sn->mem.amount, b1, sizeof(b1)),
+			sn->mem.count, sn->min_age_ns ? " older than -o" : "");
+	else
+		fprintf(f, "%s%s pid %d CPython %s: memory not traced (--fds-only)\n",
+			sn->final ? "Final report " : "", ts, m->pid, m->python);
+	for (i = 0; i < sn->mem.n && i < o->top; i++) {
+		const struct series *s = sn->mem.v[i].s;
+
+		fprintf(f, "#%d %-9s %s in %" PRIu64 " allocations, %s/s over the last %u reports "
+			"(%s%s since the last), oldest %.1fs\n", i + 1, trend__name(s->trend),
+			human(s->amount, b1, sizeof(b1)), s->count, human(s->rate, b2, sizeof(b2)),
+			s->nhist, s->growth >= 0 ? "+" : "", human(s->growth, b3, sizeof(b3)),
+			sn->now - s->oldest_ns / 1e9);
+		print_frames(&sn->mem.v[i], o, f);
+	}
+	if (m->fds)
+		print_fds(sn, o, f);
+	fputs("stats:", f);
+	for (k = 0; k < STAT__COUNT; k++)
+		fprintf(f, " %s %" PRIu64, snapshot__stat_names[k], sn->stats[k]);
+	fputc('\n', f);
+	for (k = 0; k < STAT__COUNT; k++)
+		if (snapshot__stat_lossy(k) && sn->stats[k])
+			fprintf(f, "warning: %" PRIu64 " events %s: results are incomplete\n",
+				sn->stats[k], snapshot__stat_names[k]);
+	if (sn->stats[STAT_TRUNCATED])
+		fprintf(f, "note: %" PRIu64 " stacks were deeper than %d frames; their innermost %d "
+			"were kept\n", sn->stats[STAT_TRUNCATED], MAX_FRAMES, MAX_FRAMES);
+	if (sn->final && sn->exit_reason)
+		fprintf(f, "Detached (%s).\n", sn->exit_reason);
+	fputc('\n', f);
+}

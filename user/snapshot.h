@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * What one report is: made once per interval by user/collect.c, read by
+ * every output (user/out/). An output reads a snapshot and nothing else:
+ * no output reaches into the BPF maps. Valid until the next collection.
+ */
+#ifndef __SNAPSHOT_H
+#define __SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "fds.h"
+#include "pyleak.h"
+#include "stacks.h"
+#include "trend.h"
+
+#define SNAP_EXAMPLES	3	/* fd targets shown per stack */
+#define SNAP_SYSCALLS	6	/* distinct creating syscalls counted per stack */
+
+/* What is being traced, for every report's header. */
+struct report_meta {
+	pid_t pid;
+	const char *python;		/* "3.11.7" */
+	const char *executable;
+	const char *coverage;		/* "full" | "partial" */
+	const char *coverage_note;
+	const char *allocator;		/* "pymalloc" | "malloc" | "hooked" */
+	int functions, emulated;	/* probed functions, on emulated instructions */
+	bool memory, fds;		/* what is traced (--fds-only, --no-fds) */
+	const char *fd_tracepoints;	/* "syscalls" | "raw" | NULL */
+};
+
+/* What a stack's open fds are. */
+struct fd_detail {
+	uint32_t types[FD__TYPES];
+	struct {
+		uint32_t nr, n;		/* enum fd_syscall, how many */
+	} sys[SNAP_SYSCALLS];
+	char *examples[SNAP_EXAMPLES];
+	int nex;
+};
+
+/* One ranked stack of a section. */
+struct snap_stack {
+	uint64_t id;			/* stable id of the stack in reports */
+	const char *note;		/* special stacks: why there are no frames */
+	const struct stack_frames *frames;	/* NULL with note */
+	const struct series *s;		/* amount, count, trend, growth, rate */
+	const struct fd_detail *fd;	/* fds section: types, examples; may be NULL */
+};
+
+/* Memory (amount in bytes) or fds (amount in open fds). */
+struct snap_section {
+	struct snap_stack *v;		/* every stack with something outstanding, ranked */
+	int n;
+	uint64_t amount, count;		/* totals over the section */
+};
+
+/* Open fds a report accounts for besides the traced ones. */
+struct fd_group {
+	uint64_t count;
+	uint32_t types[FD__TYPES];
+};
+
+struct snapshot {
+	unsigned int report;		/* 0, 1, ... */
+	bool final;
+	const char *exit_reason;	/* final only */
+	double timestamp;		/* wall clock, seconds */
+	double elapsed_s;		/* since tracing began */
+	double now;			/* CLOCK_MONOTONIC seconds: ages are now - oldest */
+	uint64_t min_age_ns;		/* -o */
+	const struct report_meta *meta;
+
+	struct snap_section mem, fds;
+	uint64_t stats[STAT__COUNT];
+
+	/* fds against /proc/PID/fd */
+	long fds_open;			/* -1 once the target is gone */
+	uint64_t fds_stale;		/* records not counted: their fd closed or reused */
+	struct fd_group fds_before, fds_untracked;
+};
+
+/* Names of the stats counters, and which ones mean something was lost. */
+extern const char *const snapshot__stat_names[STAT__COUNT];
+bool snapshot__stat_lossy(enum stat_id id);
+/* The note of a special stack id (STACK_NONE, STACK_LOST), else NULL. */
+const char *snapshot__special(uint64_t id);
+
+#endif /* __SNAPSHOT_H */
