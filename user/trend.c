@@ -121,8 +121,8 @@ void trend__push(struct series *s, double t)
 	net = (int64_t)w.a[w.n - 1] - (int64_t)w.a[0];
 	dt = w.t[w.n - 1] - w.t[0];
 	s->rate = dt > 0 ? net / dt : 0;
-	if (w.n == 1)
-		s->trend = TREND_NEW;
+	if (w.n < TREND_MIN_SAMPLES && !growing(&w))
+		s->trend = TREND_NEW;	/* too few reports to judge */
 	else if (growing(&w))
 		s->trend = TREND_GROWING;
 	else if (net < 0)

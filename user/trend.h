@@ -13,6 +13,7 @@
 /* Reports a trend looks back over. */
 #define TREND_HISTORY 6
 
+/* new: seen in fewer reports than a judgement takes (4) */
 enum trend { TREND_NEW, TREND_GROWING, TREND_STEADY, TREND_SHRINKING };
 
 struct series {

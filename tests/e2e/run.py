@@ -1297,15 +1297,18 @@ def plan(interps):
 
 
 def extra_plans(interps):
-    """Scenario modules beside this file that build on its machinery: fds.py (fd tracking)
-    has plan(interps, run) -> entries like plan()'s."""
+    """Scenario modules beside this file that build on its machinery (fds.py: fd tracking,
+    trend.py: growth judgement, ...): every *.py here but run.py, each with
+    plan(interps, run) -> entries like plan()'s, in name order."""
     out = []
     if HERE not in sys.path:
         sys.path.insert(0, HERE)
-    for modname in ("fds",):
-        if os.path.exists(os.path.join(HERE, modname + ".py")):
-            mod = __import__(modname)
-            out += mod.plan(interps, sys.modules[__name__])
+    for path in sorted(glob.glob(os.path.join(HERE, "*.py"))):
+        modname = os.path.basename(path)[:-3]
+        if modname == "run":
+            continue
+        mod = __import__(modname)
+        out += mod.plan(interps, sys.modules[__name__])
     return out
 
 

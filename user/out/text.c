@@ -38,6 +38,47 @@ static bool import_frame(const struct frame_info *fr)
 	       !strcmp(fr->file, "<frozen zipimport>");
 }
 
+static bool module_frame(const struct frame_info *fr)
+{
+	return fr->line >= 0 && !strcmp(fr->function, "<module>");
+}
+
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+/*
+ * An import chain: frames of the import system with the modules' own
+ * top-level code between them (a <module> frame per module being
+ * imported), from frame d on. One line names the importing modules.
+ */
+static int print_imports(const struct stack_frames *sf, int d, FILE *f)
+{
+	int end = d, nmod = 0, k;
+
+	while (end < sf->depth && (import_frame(&sf->frames[end]) ||
+				   (module_frame(&sf->frames[end]) && end + 1 < sf->depth &&
+				    import_frame(&sf->frames[end + 1]))))
+		end++;
+	fprintf(f, "        [%d frame%s of imports", end - d, end - d > 1 ? "s" : "");
+	for (k = d; k < end; k++) {
+		if (!module_frame(&sf->frames[k]))
+			continue;
+		if (nmod == 3) {
+			fputs(", ...", f);
+			break;
+		}
+		fputs(nmod++ ? ", " : ", by ", f);
+		put_target_str(f, base_name(sf->frames[k].file));
+		fprintf(f, ":%d", sf->frames[k].line);
+	}
+	fputs("]\n", f);
+	return end - d;
+}
+
 static void print_frames(const struct snap_stack *st, const struct out_opts *o, FILE *f)
 {
 	const struct stack_frames *sf = st->frames;
@@ -54,14 +95,10 @@ static void print_frames(const struct snap_stack *st, const struct out_opts *o, 
 	}
 	while (d < sf->depth && (!o->frames || shown < o->frames)) {
 		const struct frame_info *fr = &sf->frames[d];
-		int run = 0;
+		int run;
 
-		while (d + run < sf->depth && import_frame(&sf->frames[d + run]))
-			run++;
-		if (run) {
-			fprintf(f, "        [%d frame%s of the import system]\n", run,
-				run > 1 ? "s" : "");
-			d += run;
+		if (import_frame(fr)) {
+			d += print_imports(sf, d, f);
 		} else if (fr->line < 0) {
 			/* A code object freed before it could be read (run once and
 			 * dropped within microseconds): never another function's name. */
