@@ -89,7 +89,7 @@ deps-check:
 
 # Unit tests (cmocka), then end-to-end tests against every interpreter present.
 test: deps-check
-	$(Q)$(MAKE) --no-print-directory unit e2e
+	$(Q)$(MAKE) --no-print-directory lint unit e2e
 
 unit: $(UNIT_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
