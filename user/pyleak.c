@@ -24,6 +24,7 @@
 #include "attach.h"
 #include "fds.h"
 #include "launch.h"
+#include "procinfo.h"
 #include "log.h"
 #include "pyleak.h"
 #include "pyleak.skel.h"
@@ -418,6 +419,7 @@ int main(int argc, char **argv)
 	struct pyproc py = { .elf.fd = -1 };
 	struct report_opts ro;
 	struct report_meta rm;
+	struct procinfo who;
 	struct py_offsets boff;
 	char err[512] = "", note[512];
 	const char *reason = NULL;
@@ -513,8 +515,10 @@ int main(int argc, char **argv)
 
 	sym = symbolizer__new(env.pid, &py.off, py.code_type);
 	ro = (struct report_opts){ env.top, env.frames, env.min_age_ms * 1000000ULL, env.json };
+	procinfo__read(env.pid, &who);
 	rm = (struct report_meta){
-		.pid = env.pid, .python = py.version, .executable = py.exe,
+		.pid = env.pid, .ns_pid = who.ns_pid, .comm = who.comm, .cmdline = who.cmdline,
+		.container = who.container, .python = py.version, .executable = py.exe,
 		.coverage = partial ? "partial" : "full",
 		.coverage_note = coverage_note(&py, partial, launch.pythonmalloc,
 					       note, sizeof(note)),

@@ -21,6 +21,10 @@
 /* What is being traced, for every report's header. */
 struct report_meta {
 	pid_t pid;
+	pid_t ns_pid;			/* the pid in its own pid namespace */
+	const char *comm;
+	const char *cmdline;		/* truncated */
+	const char *container;		/* container id from the cgroup path, "" if none */
 	const char *python;		/* "3.11.7" */
 	const char *executable;
 	const char *coverage;		/* "full" | "partial" */

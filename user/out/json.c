@@ -151,6 +151,10 @@ void out_json__render(const struct snapshot *sn, const struct out_opts *opts, FI
 	json_object_set_new(o, "timestamp", json_real(sn->timestamp));
 	json_object_set_new(o, "elapsed_s", json_real(sn->elapsed_s));
 	json_object_set_new(o, "pid", json_integer(m->pid));
+	json_object_set_new(o, "ns_pid", json_integer(m->ns_pid));
+	json_object_set_new(o, "comm", json_target_str(m->comm));
+	json_object_set_new(o, "cmdline", json_target_str(m->cmdline));
+	json_object_set_new(o, "container", json_string(m->container));
 	json_object_set_new(o, "python", json_string(m->python));
 	json_object_set_new(o, "executable", json_target_str(m->executable));
 	json_object_set_new(o, "coverage", json_string(m->coverage));

@@ -186,6 +186,18 @@ static void print_fds(const struct snapshot *sn, const struct out_opts *o, FILE 
 	}
 }
 
+/* "pid 4242 (gunicorn, pid 7 in its namespace, container 3f2c5e0d9b8a)" */
+static void print_who(const struct report_meta *m, FILE *f)
+{
+	fprintf(f, "pid %d (", m->pid);
+	put_target_str(f, m->comm);
+	if (m->ns_pid != m->pid)
+		fprintf(f, ", pid %d in its namespace", m->ns_pid);
+	if (m->container[0])
+		fprintf(f, ", container %.12s", m->container);
+	fputc(')', f);
+}
+
 void out_text__render(const struct snapshot *sn, const struct out_opts *o, FILE *f)
 {
 	const struct report_meta *m = sn->meta;
@@ -194,14 +206,15 @@ void out_text__render(const struct snapshot *sn, const struct out_opts *o, FILE 
 	int i, k;
 
 	strftime(ts, sizeof(ts), "%H:%M:%S", localtime(&wall));
+	fprintf(f, "%s%s ", sn->final ? "Final report " : "", ts);
+	print_who(m, f);
 	if (m->memory)
-		fprintf(f, "%s%s pid %d CPython %s, coverage %s (allocator %s): %s outstanding in %"
-			PRIu64 " allocations%s\n", sn->final ? "Final report " : "", ts, m->pid,
-			m->python, m->coverage, m->allocator, human(sn->mem.amount, b1, sizeof(b1)),
-			sn->mem.count, sn->min_age_ns ? " older than -o" : "");
+		fprintf(f, " CPython %s, coverage %s (allocator %s): %s outstanding in %" PRIu64
+			" allocations%s\n", m->python, m->coverage, m->allocator,
+			human(sn->mem.amount, b1, sizeof(b1)), sn->mem.count,
+			sn->min_age_ns ? " older than -o" : "");
 	else
-		fprintf(f, "%s%s pid %d CPython %s: memory not traced (--fds-only)\n",
-			sn->final ? "Final report " : "", ts, m->pid, m->python);
+		fprintf(f, " CPython %s: memory not traced (--fds-only)\n", m->python);
 	for (i = 0; i < sn->mem.n && i < o->top; i++) {
 		const struct series *s = sn->mem.v[i].s;
 
