@@ -59,6 +59,7 @@ static struct env {
 	uint32_t max_allocs;
 	uint32_t max_stacks;
 	uint32_t max_fds;
+	struct report_outputs outputs;	/* --pprof, --serve, --folded, --html, --pyroscope */
 } env = {
 	.interval = 5,
 	.top = 10,
@@ -111,6 +112,22 @@ static const char help[] =
 "  -d, --duration SECS    stop after SECS seconds, with a final report\n"
 "  -j, --json             one JSON object per report on stdout (see README)\n"
 "\n"
+"Outputs (files are replaced atomically with each report and at the end):\n"
+"      --pprof FILE       gzipped pprof heap profile (inuse_space, inuse_objects;\n"
+"                         alloc_* hold the same), and the open fds profile in\n"
+"                         FILE with .fds before its extension (heap.pb.gz ->\n"
+"                         heap.fds.pb.gz); read by go tool pprof\n"
+"      --folded FILE      folded stacks (root;...;leaf BYTES) for flamegraph.pl,\n"
+"                         inferno, speedscope; open fds in FILE's .fds sibling\n"
+"      --html FILE        a self-contained flame graph page of memory and fds\n"
+"      --serve [ADDR:]PORT  HTTP on 127.0.0.1 (or ADDR) while tracing: /metrics\n"
+"                         (Prometheus), /debug/pprof/heap, /debug/pprof/fds;\n"
+"                         PORT 0 picks a free port (printed on stderr)\n"
+"      --metrics-top N    stack series per section in /metrics (default 20)\n"
+"      --pyroscope URL    push the pprof profiles to a Pyroscope server with\n"
+"                         each report (POST URL/ingest; a failed push is\n"
+"                         retried, counted, said once, never stops tracing)\n"
+"\n"
 "Coverage:\n"
 "      --partial          track only allocations that reach the raw allocator or\n"
 "                         libc (objects over 512 bytes, container storage,\n"
@@ -150,6 +167,7 @@ static const char help[] =
 enum {
 	OPT_PARTIAL = 256, OPT_KEEP_ALLOC, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_MAX_FDS,
 	OPT_FDS_ONLY, OPT_NO_FDS, OPT_FD_TRACEPOINTS, OPT_FRAMES,
+	OPT_PPROF, OPT_FOLDED, OPT_HTML, OPT_SERVE, OPT_PYROSCOPE, OPT_METRICS_TOP,
 };
 
 static const struct option long_opts[] = {
@@ -169,6 +187,12 @@ static const struct option long_opts[] = {
 	{ "fds-only", no_argument, NULL, OPT_FDS_ONLY },
 	{ "no-fds", no_argument, NULL, OPT_NO_FDS },
 	{ "fd-tracepoints", required_argument, NULL, OPT_FD_TRACEPOINTS },
+	{ "pprof", required_argument, NULL, OPT_PPROF },
+	{ "folded", required_argument, NULL, OPT_FOLDED },
+	{ "html", required_argument, NULL, OPT_HTML },
+	{ "serve", required_argument, NULL, OPT_SERVE },
+	{ "pyroscope", required_argument, NULL, OPT_PYROSCOPE },
+	{ "metrics-top", required_argument, NULL, OPT_METRICS_TOP },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
@@ -286,6 +310,25 @@ static int parse_args(int argc, char **argv)
 			else
 				return bad_usage("invalid --fd-tracepoints '%s' (auto, syscalls, "
 						 "raw)", optarg);
+			break;
+		case OPT_PPROF:
+		case OPT_FOLDED:
+		case OPT_HTML:
+			if (!*optarg)
+				return bad_usage("%s", "an output FILE cannot be empty");
+			*(opt == OPT_PPROF ? &env.outputs.pprof : opt == OPT_FOLDED ?
+			  &env.outputs.folded : &env.outputs.html) = optarg;
+			break;
+		case OPT_SERVE:
+			env.outputs.serve = optarg;	/* checked when it binds */
+			break;
+		case OPT_PYROSCOPE:
+			env.outputs.pyroscope = optarg;
+			break;
+		case OPT_METRICS_TOP:
+			if (!parse_ulong(optarg, 10000, &v) || !v)
+				return bad_usage("invalid --metrics-top '%s' (1 to 10000)", optarg);
+			env.outputs.metrics_top = v;
 			break;
 		case 'v':
 			log_verbosity++;
@@ -414,6 +457,7 @@ int main(int argc, char **argv)
 	struct symbolizer *sym = NULL;
 	struct stack_table *stacks = NULL;
 	struct reporter *rep = NULL;
+	struct report_sinks *sinks = NULL;
 	struct launch launch = { .go_fd = -1, .err_fd = -1 };
 	struct probes probes = {};
 	struct pyproc py = { .elf.fd = -1 };
@@ -446,6 +490,13 @@ int main(int argc, char **argv)
 	/* A closed stdout is noticed as a write error, not a silent death that
 	 * would leave a launched command running. */
 	signal(SIGPIPE, SIG_IGN);
+	/* Output files, the endpoint and the Pyroscope worker, before anything
+	 * is started: a port in use ends the run here. Their threads start with
+	 * the signals blocked, so SIGINT still reaches the signalfd. */
+	if (report__open_sinks(&env.outputs, &sinks)) {
+		close(sfd);
+		return EXIT_ERROR;
+	}
 
 	launched = env.command != NULL;
 	if (launched) {
@@ -514,7 +565,8 @@ int main(int argc, char **argv)
 		launch__resume(&launch);
 
 	sym = symbolizer__new(env.pid, &py.off, py.code_type);
-	ro = (struct report_opts){ env.top, env.frames, env.min_age_ms * 1000000ULL, env.json };
+	ro = (struct report_opts){ env.top, env.frames, env.min_age_ms * 1000000ULL, env.json,
+				   sinks };
 	procinfo__read(env.pid, &who);
 	rm = (struct report_meta){
 		.pid = env.pid, .ns_pid = who.ns_pid, .comm = who.comm, .cmdline = who.cmdline,
@@ -626,6 +678,7 @@ cleanup:
 	fds__detach_wait();
 	bpf_link__destroy(exec_link);
 	report__free(rep);
+	report__close_sinks(sinks);
 	stacks__free(stacks);
 	symbolizer__free(sym);
 	pyleak_bpf__destroy(skel);

@@ -1,16 +1,152 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* One report: the collector makes a snapshot, the outputs render it. */
+/*
+ * One report: the collector makes a snapshot, the outputs render it: text
+ * or JSON on stdout, then the files (--pprof, --folded, --html, replaced
+ * atomically), the endpoint's documents (--serve) and the Pyroscope push.
+ * Every output renders the same snapshot, so a JSON report and a pprof
+ * file written at the same report agree.
+ */
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "collect.h"
+#include "log.h"
 #include "out/out.h"
+#include "pyroscope.h"
 #include "report.h"
+#include "serve.h"
+
+#define METRICS_TOP_DEFAULT 20
+
+struct report_sinks {
+	struct report_outputs o;
+	char pprof_fds[PATH_MAX], folded_fds[PATH_MAX];
+	struct server *server;
+	struct pyroscope *pyroscope;
+};
 
 struct reporter {
 	struct report_opts o;
+	struct report_meta meta;	/* with comm and container filled in */
+	char comm[64], container[80];
 	struct collector *col;
+	struct obuf heap, fds, text;	/* rendered outputs, reused */
+	double last_push;		/* wall clock of the previous Pyroscope push */
+	bool failing[4];		/* a file output's last write failed: said once */
 };
+
+static int check_file(const char *opt, const char *path, char *sibling, size_t len)
+{
+	int err = out__check_writable(path);
+
+	if (!err && sibling)
+		err = out__sibling(path, "fds", sibling, len);
+	if (err)
+		warn("%s %s: cannot write there: %s", opt, path, strerror(-err));
+	return err;
+}
+
+int report__open_sinks(const struct report_outputs *o, struct report_sinks **out)
+{
+	struct report_sinks *s;
+	char err[512];
+	int ret;
+
+	*out = NULL;
+	if (!o->pprof && !o->folded && !o->html && !o->serve && !o->pyroscope)
+		return 0;
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		warn("out of memory");
+		return -ENOMEM;
+	}
+	s->o = *o;
+	if (!s->o.metrics_top)
+		s->o.metrics_top = METRICS_TOP_DEFAULT;
+	if ((o->pprof && (ret = check_file("--pprof", o->pprof, s->pprof_fds,
+					    sizeof(s->pprof_fds)))) ||
+	    (o->folded && (ret = check_file("--folded", o->folded, s->folded_fds,
+					     sizeof(s->folded_fds)))) ||
+	    (o->html && (ret = check_file("--html", o->html, NULL, 0))))
+		goto fail;
+	if (o->pyroscope) {
+		ret = pyroscope__start(o->pyroscope, &s->pyroscope, err, sizeof(err));
+		if (ret) {
+			warn("%s", err);
+			goto fail;
+		}
+	}
+	if (o->serve) {
+		ret = server__start(o->serve, &s->server, err, sizeof(err));
+		if (ret) {
+			warn("%s", err);
+			goto fail;
+		}
+	}
+	*out = s;
+	return 0;
+fail:
+	report__close_sinks(s);
+	return ret;
+}
+
+void report__close_sinks(struct report_sinks *s)
+{
+	if (!s)
+		return;
+	pyroscope__stop(s->pyroscope);
+	server__stop(s->server);
+	free(s);
+}
+
+/* /proc/PID/comm, for labels; "" if it cannot be read. */
+static void read_comm(pid_t pid, char *buf, size_t len)
+{
+	char path[32];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	buf[0] = 0;
+	f = fopen(path, "re");
+	if (f) {
+		if (fgets(buf, len, f))
+			buf[strcspn(buf, "\n")] = 0;
+		fclose(f);
+	}
+}
+
+/* The container a process runs in, as container runtimes name their
+ * cgroups: the last 64-hex-digit id in /proc/PID/cgroup (docker-ID.scope,
+ * /docker/ID, cri-containerd-ID.scope, libpod-ID.scope, kubepods/.../ID).
+ * "" outside containers. */
+static void read_container(pid_t pid, char *buf, size_t len)
+{
+	char path[32], line[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	buf[0] = 0;
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line;
+		size_t run;
+
+		while (*p) {
+			run = 0;
+			while (isxdigit((unsigned char)p[run]) && !isupper((unsigned char)p[run]))
+				run++;
+			if (run == 64)
+				snprintf(buf, len, "%.64s", p);
+			p += run ? run : 1;
+		}
+	}
+	fclose(f);
+}
 
 struct reporter *report__new(const struct report_opts *o, const struct report_meta *m,
 			     struct stack_table *stacks, int allocs_fd, int fds_fd, int stats_fd)
@@ -21,7 +157,16 @@ struct reporter *report__new(const struct report_opts *o, const struct report_me
 	if (!r)
 		return NULL;
 	r->o = *o;
-	r->col = collect__new(m, o->min_age_ns, &maps, stacks);
+	r->meta = *m;
+	if (!m->comm) {
+		read_comm(m->pid, r->comm, sizeof(r->comm));
+		r->meta.comm = r->comm;
+	}
+	if (!m->container) {
+		read_container(m->pid, r->container, sizeof(r->container));
+		r->meta.container = r->container;
+	}
+	r->col = collect__new(&r->meta, o->min_age_ns, &maps, stacks);
 	if (!r->col) {
 		free(r);
 		return NULL;
@@ -34,7 +179,99 @@ void report__free(struct reporter *r)
 	if (!r)
 		return;
 	collect__free(r->col);
+	obuf__free(&r->heap);
+	obuf__free(&r->fds);
+	obuf__free(&r->text);
 	free(r);
+}
+
+/* A file output: replaced atomically; a failure is said when a run of
+ * failures begins (not every interval) and the tracing goes on. */
+static void write_out(struct reporter *r, int slot, const char *opt, const char *path,
+		      const struct obuf *b)
+{
+	int err = b->oom ? -ENOMEM : out__write_file(path, b->p, b->len);
+
+	if (err && !r->failing[slot])
+		warn("%s %s: cannot write: %s", opt, path, strerror(-err));
+	r->failing[slot] = err != 0;
+}
+
+/* Pyroscope's app name: the comm, then the process's labels, in the
+ * name{k=v,...} form its ingest API takes; characters its label syntax
+ * reserves become '_'. */
+static void pyroscope_app(const struct snapshot *sn, char *buf, size_t len)
+{
+	struct out_labels l;
+	char comm[64], cont[80];
+	size_t i;
+
+	out__labels(sn, &l);
+	snprintf(comm, sizeof(comm), "%s", *l.comm ? l.comm : "python");
+	snprintf(cont, sizeof(cont), "%s", l.container);
+	for (i = 0; comm[i]; i++)
+		if (!isalnum((unsigned char)comm[i]) && !strchr("._-", comm[i]))
+			comm[i] = '_';
+	snprintf(buf, len, "%s{pid=%d,comm=%s,python=%s%s%s}", comm, (int)l.pid, comm, l.python,
+		 *cont ? ",container=" : "", cont);
+}
+
+static void render_sinks(struct reporter *r, const struct snapshot *sn)
+{
+	struct report_sinks *s = r->o.sinks;
+	bool heap_ok = false, fds_ok = false;
+
+	if (s->o.pprof || s->server || s->pyroscope) {
+		heap_ok = !out_pprof__render(sn, PPROF_HEAP, &r->heap);
+		fds_ok = sn->meta->fds && !out_pprof__render(sn, PPROF_FDS, &r->fds);
+		if (!heap_ok && !r->failing[0])
+			warn("pprof: cannot render the profile: out of memory");
+	}
+	if (s->o.pprof) {
+		if (heap_ok)
+			write_out(r, 0, "--pprof", s->o.pprof, &r->heap);
+		if (fds_ok)
+			write_out(r, 0, "--pprof", s->pprof_fds, &r->fds);
+	}
+	if (s->o.folded) {
+		out_folded__render(sn, false, &r->text);
+		write_out(r, 1, "--folded", s->o.folded, &r->text);
+		if (sn->meta->fds) {
+			out_folded__render(sn, true, &r->text);
+			write_out(r, 1, "--folded", s->folded_fds, &r->text);
+		}
+	}
+	if (s->o.html) {
+		out_html__render(sn, &r->text);
+		write_out(r, 2, "--html", s->o.html, &r->text);
+	}
+	if (s->pyroscope && heap_ok) {
+		struct pyroscope_job job = {
+			.heap = r->heap.p, .heap_len = r->heap.len,
+			.fds = fds_ok ? r->fds.p : NULL, .fds_len = fds_ok ? r->fds.len : 0,
+		};
+		char app[512];
+
+		pyroscope_app(sn, app, sizeof(app));
+		job.app = app;
+		job.from = (long)(r->last_push ? r->last_push : sn->timestamp - sn->elapsed_s);
+		job.until = (long)sn->timestamp;
+		r->last_push = sn->timestamp;
+		pyroscope__push(s->pyroscope, &job);
+	}
+	if (s->server) {
+		struct prom_opts po = { .top = s->o.metrics_top, .pyroscope = s->pyroscope != NULL };
+
+		if (s->pyroscope)
+			pyroscope__counts(s->pyroscope, &po.pushes, &po.push_failures);
+		out_prom__render(sn, &po, &r->text);
+		if (!r->text.oom)
+			server__publish(s->server, SERVE_METRICS, r->text.p, r->text.len);
+		if (heap_ok)
+			server__publish(s->server, SERVE_HEAP, r->heap.p, r->heap.len);
+		if (fds_ok)
+			server__publish(s->server, SERVE_FDS, r->fds.p, r->fds.len);
+	}
 }
 
 int report__print(struct reporter *r, bool final, const char *exit_reason)
@@ -51,5 +288,7 @@ int report__print(struct reporter *r, bool final, const char *exit_reason)
 	else
 		out_text__render(sn, &oo, stdout);
 	fflush(stdout);
+	if (r->o.sinks)
+		render_sinks(r, sn);
 	return 0;
 }

@@ -9,13 +9,34 @@
 
 struct stack_table;
 struct reporter;
+struct report_sinks;
+
+/* Outputs besides stdout; NULL or 0 for those not asked for. Files are
+ * replaced atomically with each report and at the end (README: outputs). */
+struct report_outputs {
+	const char *pprof;		/* --pprof FILE (and FILE's .fds sibling) */
+	const char *folded;		/* --folded FILE (and .fds) */
+	const char *html;		/* --html FILE */
+	const char *serve;		/* --serve [ADDR:]PORT */
+	const char *pyroscope;		/* --pyroscope URL */
+	int metrics_top;		/* --metrics-top N: stack series in /metrics */
+};
 
 struct report_opts {
 	int top;			/* -T */
 	int frames;			/* --frames, 0 for all */
 	uint64_t min_age_ns;		/* -o */
 	bool json;
+	struct report_sinks *sinks;	/* from report__open_sinks(), or NULL */
 };
+
+/* Before tracing begins (and after signals are blocked: the server and the
+ * Pyroscope worker are threads): check that the files can be written, bind
+ * --serve, start the Pyroscope worker. On failure one line on stderr and
+ * -errno. *out is NULL when no such output is asked for. */
+int report__open_sinks(const struct report_outputs *o, struct report_sinks **out);
+/* After the final report: the last Pyroscope push, then the server. */
+void report__close_sinks(struct report_sinks *s);
 
 /* fds_fd: the BPF fds map, or -1 without fd tracking. */
 struct reporter *report__new(const struct report_opts *o, const struct report_meta *m,

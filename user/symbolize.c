@@ -255,10 +255,12 @@ void symbolizer__frame(struct symbolizer *s, uint64_t code, uint32_t pos, struct
 	out->function = "[unknown]";
 	out->file = "[unknown]";
 	out->line = -1;
+	out->first_line = 0;
 	if (!e || !e->valid)
 		return;
 	out->function = e->name;
 	out->file = e->file;
+	out->first_line = e->id.firstlineno;
 	if (pos == POS_NOT_STARTED || !e->table) {
 		out->line = e->id.firstlineno;
 		return;

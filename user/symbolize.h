@@ -13,6 +13,7 @@ struct frame_info {
 	const char *function;	/* qualname on 3.11+, else co_name */
 	const char *file;
 	int line;		/* -1 when unknown */
+	int first_line;		/* the def's line (co_firstlineno), 0 when unknown */
 };
 
 struct symbolizer *symbolizer__new(pid_t pid, const struct pyver_offsets *o, uint64_t code_type);

@@ -3,6 +3,9 @@
 #ifndef __OUT_H
 #define __OUT_H
 
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include "snapshot.h"
 
@@ -15,5 +18,62 @@ struct out_opts {
 void out_text__render(const struct snapshot *s, const struct out_opts *o, FILE *f);
 /* One JSON object on one line (user/out/json.c). */
 void out_json__render(const struct snapshot *s, const struct out_opts *o, FILE *f);
+
+/* A growing byte buffer the file and endpoint outputs render into. A failed
+ * allocation sets oom and drops the rest: the caller does not publish it. */
+struct obuf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+void obuf__put(struct obuf *b, const void *p, size_t n);
+void obuf__puts(struct obuf *b, const char *s);
+void obuf__printf(struct obuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void obuf__reset(struct obuf *b);
+void obuf__free(struct obuf *b);
+
+/* What names one process in every output that labels its data: pprof
+ * sample labels, Prometheus labels, Pyroscope's app name. With several
+ * processes in a snapshot each one's part is rendered from its own. */
+struct out_labels {
+	pid_t pid;
+	const char *comm;	/* /proc/PID/comm */
+	const char *container;	/* container id from /proc/PID/cgroup, "" if none */
+	const char *python;	/* "3.11.7" */
+};
+void out__labels(const struct snapshot *s, struct out_labels *l);
+
+/* A string from the target (names, paths) as valid UTF-8: invalid bytes
+ * become '?'. Returns a malloc'd copy, NULL on ENOMEM. */
+char *out__utf8(const char *s);
+/* The second file of an output (fds beside memory): TAG inserted before the
+ * extension of PATH's last component, "heap.pb.gz" -> "heap.fds.pb.gz",
+ * "stacks" -> "stacks.fds". */
+int out__sibling(const char *path, const char *tag, char *buf, size_t len);
+/* Replace PATH with BUF atomically: a temporary file beside it, then
+ * rename, so a reader never sees half a file. 0 or -errno. */
+int out__write_file(const char *path, const void *buf, size_t len);
+/* Can a file be created next to PATH (its directory exists and is writable)?
+ * 0 or -errno; checked before tracing begins. */
+int out__check_writable(const char *path);
+
+/* pprof (user/out/pprof.c): a gzipped profile.proto. */
+enum pprof_kind { PPROF_HEAP, PPROF_FDS };
+int out_pprof__render(const struct snapshot *s, enum pprof_kind kind, struct obuf *out);
+
+/* Prometheus text exposition (user/out/prom.c). */
+struct prom_opts {
+	int top;		/* --metrics-top: stack series per section */
+	bool pyroscope;		/* --pyroscope in use: its counters */
+	uint64_t pushes, push_failures;
+};
+void out_prom__render(const struct snapshot *s, const struct prom_opts *o, struct obuf *out);
+
+/* Brendan Gregg's folded stacks (user/out/folded.c): memory (bytes) or fds. */
+void out_folded__render(const struct snapshot *s, bool fds, struct obuf *out);
+
+/* One self-contained HTML page with flame graphs and tables (user/out/html.c). */
+void out_html__render(const struct snapshot *s, struct obuf *out);
 
 #endif /* __OUT_H */
