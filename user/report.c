@@ -219,24 +219,25 @@ static void pyroscope_app(const struct snapshot *sn, char *buf, size_t len)
 static void render_sinks(struct reporter *r, const struct snapshot *sn)
 {
 	struct report_sinks *s = r->o.sinks;
-	bool heap_ok = false, fds_ok = false;
+	bool heap_ok = false, fds_ok = false, fds = sn->meta->fds;
 
 	if (s->o.pprof || s->server || s->pyroscope) {
 		heap_ok = !out_pprof__render(sn, PPROF_HEAP, &r->heap);
-		fds_ok = sn->meta->fds && !out_pprof__render(sn, PPROF_FDS, &r->fds);
+		/* with --no-fds the endpoint serves an empty fds profile */
+		fds_ok = !out_pprof__render(sn, PPROF_FDS, &r->fds);
 		if (!heap_ok && !r->failing[0])
 			warn("pprof: cannot render the profile: out of memory");
 	}
 	if (s->o.pprof) {
 		if (heap_ok)
 			write_out(r, 0, "--pprof", s->o.pprof, &r->heap);
-		if (fds_ok)
+		if (fds_ok && fds)
 			write_out(r, 0, "--pprof", s->pprof_fds, &r->fds);
 	}
 	if (s->o.folded) {
 		out_folded__render(sn, false, &r->text);
 		write_out(r, 1, "--folded", s->o.folded, &r->text);
-		if (sn->meta->fds) {
+		if (fds) {
 			out_folded__render(sn, true, &r->text);
 			write_out(r, 1, "--folded", s->folded_fds, &r->text);
 		}
@@ -248,7 +249,7 @@ static void render_sinks(struct reporter *r, const struct snapshot *sn)
 	if (s->pyroscope && heap_ok) {
 		struct pyroscope_job job = {
 			.heap = r->heap.p, .heap_len = r->heap.len,
-			.fds = fds_ok ? r->fds.p : NULL, .fds_len = fds_ok ? r->fds.len : 0,
+			.fds = fds_ok && fds ? r->fds.p : NULL, .fds_len = fds_ok && fds ? r->fds.len : 0,
 		};
 		char app[512];
 
