@@ -359,12 +359,95 @@ def sc_html(c, py):
     got = sum(s["amount"] for s in mem["stacks"] if s["frames"] and s["frames"][0]["function"] == "make_record")
     R.expect(got == want, "the page's data to hold the JSON report's %d bytes at make_record" % want, got)
     R.expect("default-src 'none'" in open(page).read(), "a CSP that forbids any network access", "none")
+    r = interact(c, page, frame)
     shot = os.path.join(c.dir, "flame.png")
     chromium(c, "--virtual-time-budget=5000", "--window-size=1400,900", "--screenshot=" + shot, "file://" + page)
     with open(shot, "rb") as f:
         R.expect(f.read(8) == b"\x89PNG\r\n\x1a\n", "a PNG screenshot", "not a PNG")
     kept = artifact(c, shot, "outputs-html-%s.png" % py.name)
-    return "frame %r in the DOM (flame graph and table), %d bytes as in JSON; screenshot %s" % (frame, got, kept)
+    return "frame %r in the DOM (flame graph and table), %d bytes as in JSON; search %r, zoom %.1f%% -> %.1f%%, " \
+        "hover %r, sort ok; screenshot %s" % (frame, got, r["matched"], r["before"], r["zoomed"], r["tip"][-60:], kept)
+
+
+def sc_html_fds(c, py):
+    """Given fd_leak.py traced with -j --html FILE, when its fds leak, then the page's
+    fds flame graph in Chromium has the file-leaking line's frame and its table the
+    JSON's count for it; a screenshot is kept."""
+    fx = c.start_fixture(py, "fd_leak.py", 10, "--decoy-mb", "1", "--pace", "2")
+    c.wait_status("READY", 60, proc=fx)
+    page = os.path.join(c.dir, "fds.html")
+    tr = c.start_tracer(["-j", "-o", "0", "-T", "50", "--html", page, "-p", str(fx.pid), INTERVAL])
+    fin = final_report(leak_and_stop(c, tr, fx))
+    line = R.marked_line("fd_leak.py", "LEAK-FILE")
+    want = sum(s["count"] for s in fin["fds"] if s["frames"] and R.basename(s["frames"][0]["file"]) == "fd_leak.py"
+               and s["frames"][0]["line"] == line)
+    R.expect(want > 0, "the JSON's fds at fd_leak.py:%d" % line, [R.stack_str(s) for s in fin["fds"][:4]])
+    frame = "leak_file (fd_leak.py:%d)" % line
+    dom = chromium(c, "--virtual-time-budget=5000", "--dump-dom", "file://" + page)
+    sec = dom[dom.find('id="section-fds"'):]
+    frames = re.findall(r'<div class="fr[^"]*"[^>]*>([^<]*)</div>', sec)
+    R.expect(frame in frames, "the fds flame graph to have %r" % frame, frames[:8])
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", sec, re.S)
+    cells = [re.findall(r"<td[^>]*>([^<]*)</td>", r) for r in rows]
+    mine = [c_ for c_ in cells if len(c_) > 3 and c_[1] == frame]
+    R.expect(mine and int(mine[0][2]) == want, "the fds table to give %r the JSON's %d fds" % (frame, want), mine)
+    shot = os.path.join(c.dir, "fds.png")
+    chromium(c, "--virtual-time-budget=5000", "--window-size=1400,1800", "--screenshot=" + shot, "file://" + page)
+    kept = artifact(c, shot, "outputs-html-fds-%s.png" % py.name)
+    return "%r with %d fds in the fds flame graph and table; screenshot %s" % (frame, want, kept)
+
+
+# Driven in the browser like a person would: search, click to zoom, hover, sort. The
+# page's own script has run when this one runs (it comes after it).
+INTERACT_JS = r"""
+<script>
+(function () {
+  var r = {}, sec = document.getElementById("section-memory");
+  function frame(prefix) {
+    return Array.prototype.filter.call(sec.querySelectorAll(".fr"), function (e) {
+      return e.textContent.indexOf(prefix) === 0; })[0];
+  }
+  var input = sec.querySelector("input");
+  input.value = "make_record";
+  input.dispatchEvent(new Event("input"));
+  r.matches = Array.prototype.map.call(sec.querySelectorAll(".fr.match"), function (e) { return e.textContent; });
+  r.matched = sec.querySelector(".matched").textContent;
+  r.before = parseFloat(frame("make_record (").style.width);
+  frame("leak (").dispatchEvent(new MouseEvent("click", { bubbles: true }));
+  r.zoomed = parseFloat(frame("make_record (").style.width);
+  r.leak = parseFloat(frame("leak (").style.width);
+  frame("make_record (").dispatchEvent(new MouseEvent("mousemove", { bubbles: true, clientX: 20, clientY: 20 }));
+  r.tip = document.getElementById("tip").textContent;
+  var th = Array.prototype.filter.call(sec.querySelectorAll("th"), function (e) { return e.textContent === "bytes"; })[0];
+  th.click();
+  r.desc = sec.querySelector("tbody td.where").textContent;
+  th.click();
+  r.asc = sec.querySelector("tbody td.where").textContent;
+  var pre = document.createElement("pre");
+  pre.id = "interaction";
+  pre.textContent = JSON.stringify(r);
+  document.body.appendChild(pre);
+})();
+</script>
+"""
+
+
+def interact(c, page, frame):
+    """Search, zoom, hover and sort in Chromium; what the page did."""
+    test = page.replace(".html", "-interact.html")
+    with open(page) as f, open(test, "w") as g:
+        g.write(f.read().replace("</body>", INTERACT_JS + "</body>"))
+    dom = chromium(c, "--virtual-time-budget=5000", "--dump-dom", "file://" + test)
+    m = re.search(r'<pre id="interaction">(.*?)</pre>', dom, re.S)
+    R.expect(m, "the interaction script to report", dom[-500:])
+    import html as htmlmod
+    r = json.loads(htmlmod.unescape(m.group(1)))
+    R.expect(frame in r["matches"] and r["matched"].startswith("matched: 4.4 MiB"),
+             "searching 'make_record' to highlight %r and sum its bytes" % frame, r)
+    R.expect(r["leak"] == 100 and r["zoomed"] > r["before"], "clicking leak() to zoom it to the full width", r)
+    R.expect("in 20000 allocations" in r["tip"] and "growth" in r["tip"], "hovering to show bytes, count, growth", r["tip"])
+    R.expect(r["desc"] == frame and r["asc"] != frame, "sorting by bytes (descending, then ascending)", r)
+    return r
 
 
 def sc_html_hostile(c, py):
@@ -619,6 +702,7 @@ def plan(interps, run):
     if pick is not None:
         for name, fn, limit in (("out-pprof", sc_pprof, 150), ("out-prometheus", sc_prometheus, 180),
                                 ("out-html", sc_html, 150), ("out-html-hostile", sc_html_hostile, 150),
+                                ("out-html-fds", sc_html_fds, 150),
                                 ("out-folded", sc_folded, 150), ("out-pyroscope", sc_pyroscope, 150),
                                 ("out-pyroscope-down", sc_pyroscope_down, 120), ("out-bad-input", sc_bad_input, 90)):
             out.append(("%s[%s]" % (name, pick.name), fn, pick, limit, 5))
