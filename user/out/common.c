@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "out.h"
 
@@ -139,11 +140,12 @@ int out__check_writable(const char *path)
 {
 	char dir[PATH_MAX];
 	int err = dir_of(path, dir, sizeof(dir));
+	struct stat st;
 
 	if (err)
 		return err;
-	if (!*path || path[strlen(path) - 1] == '/')
-		return -EISDIR;
+	if (!*path || path[strlen(path) - 1] == '/' || (!stat(path, &st) && S_ISDIR(st.st_mode)))
+		return -EISDIR;	/* rename() could not replace it */
 	return access(dir, W_OK | X_OK) ? -errno : 0;
 }
 

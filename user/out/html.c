@@ -9,6 +9,7 @@
  * end the script element or open a tag; the script puts them on the page
  * with textContent.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
@@ -28,6 +29,10 @@ __asm__(".pushsection .rodata\n"
 extern const char pyleak_html_js[], pyleak_html_css[];
 
 #define TABLE_ROWS 100
+/* Stacks drawn per section: beyond that the page would grow to hundreds of
+ * MB (65536 stacks of 64 frames); the rest, in rank order, are summed into
+ * one "[N more stacks]" entry so the totals stay whole. */
+#define PAGE_STACKS 5000
 
 static json_t *target_str(const char *s)
 {
@@ -42,9 +47,16 @@ static json_t *section(const struct snap_section *sec, const char *id, const cha
 		       const char *unit)
 {
 	json_t *o = json_object(), *arr = json_array();
+	uint64_t rest_amount = 0, rest_count = 0;
+	double rest_rate = 0;
 	int i, d;
 
-	for (i = 0; i < sec->n; i++) {
+	for (i = PAGE_STACKS; i < sec->n; i++) {
+		rest_amount += sec->v[i].s->amount;
+		rest_count += sec->v[i].s->count;
+		rest_rate += sec->v[i].s->rate;
+	}
+	for (i = 0; i < sec->n && i < PAGE_STACKS; i++) {
 		const struct snap_stack *st = &sec->v[i];
 		const struct stack_frames *sf = st->frames;
 		json_t *s = json_object(), *frames = json_array();
@@ -64,11 +76,21 @@ static json_t *section(const struct snap_section *sec, const char *id, const cha
 		json_object_set_new(s, "trend", json_string(trend__name(st->s->trend)));
 		json_array_append_new(arr, s);
 	}
+	if (sec->n > PAGE_STACKS) {
+		char note[64];
+
+		snprintf(note, sizeof(note), "[%d more stacks]", sec->n - PAGE_STACKS);
+		json_array_append_new(arr, json_pack("{s:[],s:s,s:I,s:I,s:I,s:f,s:s}", "frames", "note",
+						     note, "amount", (json_int_t)rest_amount, "count",
+						     (json_int_t)rest_count, "growth", (json_int_t)0,
+						     "rate", rest_rate, "trend", "steady"));
+	}
 	json_object_set_new(o, "id", json_string(id));
 	json_object_set_new(o, "title", json_string(title));
 	json_object_set_new(o, "unit", json_string(unit));
 	json_object_set_new(o, "total", json_integer((json_int_t)sec->amount));
 	json_object_set_new(o, "top", json_integer(TABLE_ROWS));
+	json_object_set_new(o, "nstacks", json_integer(sec->n));
 	json_object_set_new(o, "stacks", arr);
 	return o;
 }

@@ -179,7 +179,7 @@
   data.sections.forEach(function (sec) {
     var s = el("section");
     s.id = "section-" + sec.id;
-    s.appendChild(el("h2", null, sec.title + ": " + human(sec.total, sec.unit) + " in " + sec.stacks.length + " stacks"));
+    s.appendChild(el("h2", null, sec.title + ": " + human(sec.total, sec.unit) + " in " + sec.nstacks + " stacks"));
     var ctl = el("div", "controls"), input = el("input"), reset = el("button", null, "reset zoom"), matched = el("span", "matched");
     input.type = "search";
     input.placeholder = "search frames (function or file)";
