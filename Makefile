@@ -66,7 +66,8 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o | $(OUTPUT)
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-$(OUTPUT)/proto/profile.pb-c.c $(OUTPUT)/proto/profile.pb-c.h: proto/profile.proto
+# One protoc-c run makes both files (a grouped target: not run twice under -j).
+$(OUTPUT)/proto/profile.pb-c.c $(OUTPUT)/proto/profile.pb-c.h &: proto/profile.proto
 	$(call msg,PROTOC-C,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)protoc-c --c_out=$(@D) --proto_path=proto $<
