@@ -118,10 +118,8 @@ static void read_comm(pid_t pid, char *buf, size_t len)
 	}
 }
 
-/* The container a process runs in, as container runtimes name their
- * cgroups: the last 64-hex-digit id in /proc/PID/cgroup (docker-ID.scope,
- * /docker/ID, cri-containerd-ID.scope, libpod-ID.scope, kubepods/.../ID).
- * "" outside containers. */
+/* The container a process runs in (out__container_id() of each line of
+ * /proc/PID/cgroup), "" outside containers. */
 static void read_container(pid_t pid, char *buf, size_t len)
 {
 	char path[32], line[4096];
@@ -132,19 +130,8 @@ static void read_container(pid_t pid, char *buf, size_t len)
 	f = fopen(path, "re");
 	if (!f)
 		return;
-	while (fgets(line, sizeof(line), f)) {
-		char *p = line;
-		size_t run;
-
-		while (*p) {
-			run = 0;
-			while (isxdigit((unsigned char)p[run]) && !isupper((unsigned char)p[run]))
-				run++;
-			if (run == 64)
-				snprintf(buf, len, "%.64s", p);
-			p += run ? run : 1;
-		}
-	}
+	while (fgets(line, sizeof(line), f))
+		out__container_id(line, buf, len);
 	fclose(f);
 }
 

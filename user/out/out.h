@@ -43,6 +43,11 @@ struct out_labels {
 	const char *python;	/* "3.11.7" */
 };
 void out__labels(const struct snapshot *s, struct out_labels *l);
+/* The container id a /proc/PID/cgroup line names, as container runtimes
+ * name their cgroups: the last run of exactly 64 lowercase hex digits
+ * (docker-ID.scope, /docker/ID, cri-containerd-ID.scope, libpod-ID.scope,
+ * /kubepods/.../ID). Copies it to buf and returns true, else false. */
+bool out__container_id(const char *cgroup_line, char *buf, size_t len);
 
 /* A string from the target (names, paths) as valid UTF-8: invalid bytes
  * become '?'. Returns a malloc'd copy, NULL on ENOMEM. */
