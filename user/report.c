@@ -30,8 +30,6 @@ struct report_sinks {
 
 struct reporter {
 	struct report_opts o;
-	struct report_meta meta;	/* with comm and container filled in */
-	char comm[64], container[80];
 	struct collector *col;
 	struct obuf heap, fds, text;	/* rendered outputs, reused */
 	double last_push;		/* wall clock of the previous Pyroscope push */
@@ -102,39 +100,6 @@ void report__close_sinks(struct report_sinks *s)
 	free(s);
 }
 
-/* /proc/PID/comm, for labels; "" if it cannot be read. */
-static void read_comm(pid_t pid, char *buf, size_t len)
-{
-	char path[32];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	buf[0] = 0;
-	f = fopen(path, "re");
-	if (f) {
-		if (fgets(buf, len, f))
-			buf[strcspn(buf, "\n")] = 0;
-		fclose(f);
-	}
-}
-
-/* The container a process runs in (out__container_id() of each line of
- * /proc/PID/cgroup), "" outside containers. */
-static void read_container(pid_t pid, char *buf, size_t len)
-{
-	char path[32], line[4096];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	buf[0] = 0;
-	f = fopen(path, "re");
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f))
-		out__container_id(line, buf, len);
-	fclose(f);
-}
-
 struct reporter *report__new(const struct report_opts *o, const struct report_meta *m,
 			     struct stack_table *stacks, int allocs_fd, int fds_fd, int stats_fd)
 {
@@ -144,16 +109,7 @@ struct reporter *report__new(const struct report_opts *o, const struct report_me
 	if (!r)
 		return NULL;
 	r->o = *o;
-	r->meta = *m;
-	if (!m->comm) {
-		read_comm(m->pid, r->comm, sizeof(r->comm));
-		r->meta.comm = r->comm;
-	}
-	if (!m->container) {
-		read_container(m->pid, r->container, sizeof(r->container));
-		r->meta.container = r->container;
-	}
-	r->col = collect__new(&r->meta, o->min_age_ns, &maps, stacks);
+	r->col = collect__new(m, o->min_age_ns, &maps, stacks);
 	if (!r->col) {
 		free(r);
 		return NULL;

@@ -88,36 +88,6 @@ static void test_sibling(void **state)
 	assert_int_equal(out__sibling("x.y", "fds", buf, 4), -ENAMETOOLONG);
 }
 
-static void test_container_id(void **state)
-{
-	static const char *const id =
-		"3f4c2b1a0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a";
-	static const char *const lines[] = {
-		"0::/system.slice/docker-%s.scope\n",
-		"12:memory:/docker/%s\n",
-		"0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1b2c3d4e_5f6a_"
-		"7b8c_9d0e_1f2a3b4c5d6e.slice/cri-containerd-%s.scope\n",
-		"0::/machine.slice/libpod-%s.scope/container\n",
-		"11:pids:/kubepods/besteffort/pod0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d/%s\n",
-	};
-	char line[512], buf[80];
-	size_t i;
-
-	(void)state;
-	for (i = 0; i < sizeof(lines) / sizeof(*lines); i++) {
-		snprintf(line, sizeof(line), lines[i], id);
-		buf[0] = 0;
-		assert_true(out__container_id(line, buf, sizeof(buf)));
-		assert_string_equal(buf, id);
-	}
-	/* not containers: a systemd user slice, a 32-digit id, a 65-digit run */
-	assert_false(out__container_id("0::/user.slice/user-0.slice/session-3.scope\n", buf, sizeof(buf)));
-	assert_false(out__container_id("4:memory:/process_api/96b61124791c3fae6ee2b51800c01142\n", buf,
-				       sizeof(buf)));
-	snprintf(line, sizeof(line), "0::/x/%sa\n", id);
-	assert_false(out__container_id(line, buf, sizeof(buf)));
-}
-
 static Perftools__Profiles__Profile *unpack(const struct obuf *b)
 {
 	static uint8_t raw[1 << 20];
@@ -274,7 +244,6 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sibling),
-		cmocka_unit_test(test_container_id),
 		cmocka_unit_test(test_pprof_heap),
 		cmocka_unit_test(test_pprof_fds),
 		cmocka_unit_test(test_folded),

@@ -86,22 +86,6 @@ void out__labels(const struct snapshot *s, struct out_labels *l)
 	l->python = m->python ? m->python : "";
 }
 
-bool out__container_id(const char *line, char *buf, size_t len)
-{
-	const char *p = line, *found = NULL;
-
-	while (*p) {
-		size_t run = strspn(p, "0123456789abcdef");
-
-		if (run == 64)
-			found = p;
-		p += run ? run : 1;
-	}
-	if (found)
-		snprintf(buf, len, "%.64s", found);
-	return found != NULL;
-}
-
 char *out__utf8(const char *s)
 {
 	unsigned char *p, *copy = (unsigned char *)strdup(s);

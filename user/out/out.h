@@ -38,16 +38,11 @@ void obuf__free(struct obuf *b);
  * processes in a snapshot each one's part is rendered from its own. */
 struct out_labels {
 	pid_t pid;
-	const char *comm;	/* /proc/PID/comm */
-	const char *container;	/* container id from /proc/PID/cgroup, "" if none */
+	const char *comm;	/* /proc/PID/comm (user/procinfo.c) */
+	const char *container;	/* container id from the cgroup path, "" if none */
 	const char *python;	/* "3.11.7" */
 };
 void out__labels(const struct snapshot *s, struct out_labels *l);
-/* The container id a /proc/PID/cgroup line names, as container runtimes
- * name their cgroups: the last run of exactly 64 lowercase hex digits
- * (docker-ID.scope, /docker/ID, cri-containerd-ID.scope, libpod-ID.scope,
- * /kubepods/.../ID). Copies it to buf and returns true, else false. */
-bool out__container_id(const char *cgroup_line, char *buf, size_t len);
 
 /* A string from the target (names, paths) as valid UTF-8: invalid bytes
  * become '?'. Returns a malloc'd copy, NULL on ENOMEM. */
