@@ -23,7 +23,10 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Ibpf -Wall -
 DEB_DEPS  := make clang llvm gcc pkg-config bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev \
              libjansson-dev libzydis-dev libzycore-dev libcmocka-dev python3 \
              protobuf-c-compiler libprotobuf-c-dev libmicrohttpd-dev libcurl4-openssl-dev \
-             golang-go prometheus chromium nodejs npm
+             golang-go prometheus chromium nodejs
+# npm: Debian's package, unless the installed nodejs brings its own (NodeSource's does,
+# and Debian's npm would conflict with it).
+NPM_DEB   := $(if $(shell command -v npm 2>/dev/null),,npm)
 # The folded-stacks consumer the e2e tests import with (npm registry).
 NPM_TEST_DEPS := speedscope@1.25.0
 
@@ -100,11 +103,11 @@ $(OUTPUT)/tests/%: tests/unit/%.c $(OUTPUT)/libpyleak.a | $(OUTPUT)/tests
 
 deps:
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_DEPS)
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_DEPS) $(NPM_DEB)
 
 # Install what is missing (fresh machines), say nothing otherwise.
 deps-check:
-	$(Q)missing=$$(for p in $(DEB_DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+	$(Q)missing=$$(for p in $(DEB_DEPS) $(NPM_DEB); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
 		grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages: $$missing"; \
