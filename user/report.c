@@ -122,6 +122,7 @@ struct fd_strike {
 struct reporter {
 	struct report_opts o;
 	struct report_meta m;
+	struct report_as_of as_of;	/* this report's */
 	struct stack_table *stacks_tab;
 	int allocs_fd, fds_fd, stats_fd;
 	struct u64map stacks;	/* stack_key() -> struct stack_state */
@@ -556,7 +557,15 @@ static int collect_fds(struct reporter *r)
 	r->stale = 0;
 	if (r->fds_fd < 0)
 		return 0;
-	err = fdscan__read(&r->scan, r->m.pid);
+	if (r->as_of.why > FREEZE_DETACH) {
+		/* Frozen at the target's shutdown, exit or exec: /proc/PID shows
+		 * a later state, or another process that got the pid. */
+		memset(&r->scan, 0, sizeof(r->scan));
+		r->scan.gone = true;
+		err = 0;
+	} else {
+		err = fdscan__read(&r->scan, r->m.pid);
+	}
 	if (!err)
 		err = u64map__init(&r->new_strikes, sizeof(struct fd_strike));
 	if (!err)
@@ -775,6 +784,45 @@ static void print_text_fds(struct reporter *r, struct ranked *rk, int n, double 
 	}
 }
 
+/* JSON "as_of" */
+static const char *as_of_name(uint32_t why)
+{
+	switch (why) {
+	case FREEZE_DETACH:
+		return "detach";
+	case FREEZE_SHUTDOWN:
+		return "shutdown";
+	case FREEZE_EXIT:
+		return "exit";
+	case FREEZE_EXIT_IN_SHUTDOWN:
+		return "exit_in_shutdown";
+	case FREEZE_EXEC:
+		return "exec";
+	default:
+		return "now";
+	}
+}
+
+static const char *as_of_line(uint32_t why)
+{
+	switch (why) {
+	case FREEZE_SHUTDOWN:
+		return "As of the start of interpreter shutdown (Py_FinalizeEx): what the program "
+		       "held at the end of its run; what shutdown freed is not subtracted.";
+	case FREEZE_EXIT:
+		return "As of the process's exit (it did not finalize: os._exit, a signal, a "
+		       "crash): what it held when its last thread ended.";
+	case FREEZE_EXIT_IN_SHUTDOWN:
+		return "As of the process's exit: threads still running when shutdown began "
+		       "kept it tracing, so what shutdown freed is already subtracted.";
+	case FREEZE_EXEC:
+		return "As of the exec: what the program held when it replaced itself with "
+		       "another.";
+	default:
+		return NULL;	/* now, or a moment ago when detaching */
+	}
+}
+
 static void print_text(struct reporter *r, struct ranked *mem, int nmem, struct ranked *fds,
 		       int nfds, const uint64_t *stats, double t, bool final,
 		       const char *exit_reason)
@@ -793,6 +841,8 @@ static void print_text(struct reporter *r, struct ranked *mem, int nmem, struct 
 	else
 		printf("%s%s pid %d CPython %s: memory not traced (--fds-only)\n",
 		       final ? "Final report " : "", ts, r->m.pid, r->m.python);
+	if (as_of_line(r->as_of.why))
+		printf("%s\n", as_of_line(r->as_of.why));
 	for (i = 0; i < nmem && i < r->o.top; i++) {
 		const struct series *s = mem[i].s;
 
@@ -929,6 +979,7 @@ static void print_json(struct reporter *r, struct ranked *mem, int nmem, struct 
 	json_object_set_new(o, "final", json_boolean(final));
 	if (final && exit_reason)
 		json_object_set_new(o, "exit_reason", json_string(exit_reason));
+	json_object_set_new(o, "as_of", json_string(as_of_name(r->as_of.why)));
 	json_object_set_new(o, "timestamp", json_real((double)time(NULL)));
 	json_object_set_new(o, "elapsed_s", json_real(t - r->start));
 	json_object_set_new(o, "pid", json_integer(r->m.pid));
@@ -968,7 +1019,8 @@ static void print_json(struct reporter *r, struct ranked *mem, int nmem, struct 
 	fflush(stdout);
 }
 
-int report__print(struct reporter *r, bool final, const char *exit_reason)
+int report__print(struct reporter *r, bool final, const char *exit_reason,
+		  const struct report_as_of *as_of)
 {
 	uint64_t stats[STAT__COUNT];
 	struct ranked *mem, *fds;
@@ -976,6 +1028,9 @@ int report__print(struct reporter *r, bool final, const char *exit_reason)
 	double t;
 
 	r->now_ns = (uint64_t)(now_s() * 1e9);
+	r->as_of = as_of ? *as_of : (struct report_as_of){ 0 };
+	if (r->as_of.why && r->as_of.ns && r->as_of.ns < r->now_ns)
+		r->now_ns = r->as_of.ns;	/* ages as of the freeze */
 	reset(r, SEC_MEM);
 	err = map_each(r->allocs_fd, sizeof(struct alloc_key), sizeof(struct alloc_info),
 		       alloc_entry, r);
