@@ -2,15 +2,19 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 """How long pyleak-bpf takes to attach to and detach from one process.
 
-    python3 bench/attach_bench.py [--tool ./pyleak-bpf] [--python PY] [--runs N] [-- TOOL-ARGS]
+    python3 bench/attach_bench.py [--tool ./pyleak-bpf] [--python PY] [--runs N] [--kill] [-- TOOL-ARGS]
 
 Starts PY running a small allocation loop (bench/work.py's kind of churn), then N times:
 runs `pyleak-bpf -j -p PID 0.5 1 TOOL-ARGS` (one report, then detach) and reads
   attach  the start of the tracer to its "Attaching to pid" banner (everything: discovery,
           BPF load, every probe), and, from -v, the probes' own attach time;
-  detach  the final report on stdout to the tracer's exit (probes released, maps freed);
-  slow    the loop's rate (iterations/s, read from its progress file) in the second after
-          the tracer was SIGKILLed, as a fraction of its untraced rate (--kill).
+  end->final report, end->exit
+          from the end of the one interval (INTERVAL after the banner) to the final report
+          on stdout, and to the tracer's exit (every probe released, maps freed); from -v,
+          the allocator probes' own detach time;
+  --kill  instead: the loop's rate (iterations/s, from its progress file) while traced and
+          in each half second after the tracer was SIGKILLed, as a fraction of its
+          untraced rate: how long the kernel takes to release the probes of a dead tracer.
 Prints one line per run and the medians. Run it on a quiet machine: it measures wall time.
 """
 import argparse
@@ -24,6 +28,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+INTERVAL = "0.5"
 LOOP = r"""
 import os, sys, time
 path = sys.argv[1]
@@ -60,9 +65,9 @@ def rate(path, secs):
 
 
 def one_run(tool, pid, extra, kill):
-    argv = [tool, "-v", "-j", "-p", str(pid), "0.5", "1"] + extra
+    argv = [tool, "-v", "-j", "-p", str(pid), INTERVAL, "1"] + extra
     if kill:
-        argv = [tool, "-v", "-j", "-p", str(pid), "0.5"] + extra
+        argv = [tool, "-v", "-j", "-p", str(pid), INTERVAL] + extra
     t0 = time.monotonic()
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     attach = detach = None
@@ -75,9 +80,11 @@ def one_run(tool, pid, extra, kill):
             break
     if kill:
         p.stdout.readline()     # a first report: the probes are in and running
+        traced = rate(kill, 1.0)
         p.kill()
         p.wait()
-        return attach, None, "".join(err)
+        after = [rate(kill, 0.5) for _ in range(6)]
+        return attach, (traced, after), "".join(err)
     for line in p.stdout:
         if '"final": true' in line or '"final":true' in line:
             t1 = time.monotonic()
@@ -87,8 +94,10 @@ def one_run(tool, pid, extra, kill):
     rest = p.stderr.read()
     p.wait()
     total = time.monotonic() - t0
+    # The one interval starts right after the banner: the trace ends INTERVAL later.
+    end = attach + float(INTERVAL)
     if t1 is not None:
-        detach = time.monotonic() - t1
+        detach = (t1 - t0 - end, total - end)
     return attach, detach, "".join(err) + rest + "\ntotal %.3f\n" % total
 
 
@@ -113,7 +122,7 @@ def main():
         print("untraced loop: %.0f iterations/s" % base)
         atts, dets, probes_at, probes_det, slows = [], [], [], [], []
         for i in range(a.runs):
-            att, det, err = one_run(a.tool, py.pid, a.extra, a.kill)
+            att, det, err = one_run(a.tool, py.pid, a.extra, status if a.kill else None)
             m = re.search(r"probes attached in ([\d.]+) ms", err)
             m2 = re.search(r"probes detached in ([\d.]+) ms", err)
             how = re.search(r"uprobes: ([^\n]*)", err)
@@ -125,30 +134,34 @@ def main():
             if m:
                 probes_at.append(float(m.group(1)) / 1000)
                 line += " (probes %.3fs)" % probes_at[-1]
+            if a.kill:
+                traced, after = det
+                line += ", traced %.0f%%, after SIGKILL %s" % (
+                    100 * traced / base, " ".join("%.0f%%" % (100 * x / base) for x in after))
+                slows.append(after)
+                det = None
             if det is not None:
                 dets.append(det)
-                line += ", detach %.3fs" % det
+                line += ", end->final report %.3fs, end->exit %.3fs" % det
             if m2:
                 probes_det.append(float(m2.group(1)) / 1000)
                 line += " (probes %.3fs)" % probes_det[-1]
-            if a.kill:
-                slow = rate(status, 1.0) / base if base else 0
-                slows.append(slow)
-                line += ", after SIGKILL the loop ran at %.0f%% for 1 s" % (100 * slow)
             if how:
                 line += " [%s]" % how.group(1)
             print(line)
-            time.sleep(1.5 if not a.kill else 6)
+            time.sleep(1.5)
         med = statistics.median
         out = "median: attach %.3fs" % med(atts)
         if probes_at:
             out += " (probes %.3fs)" % med(probes_at)
         if dets:
-            out += ", detach %.3fs" % med(dets)
+            out += ", end->final report %.3fs, end->exit %.3fs" % (med([d[0] for d in dets]),
+                                                                   med([d[1] for d in dets]))
         if probes_det:
             out += " (probes %.3fs)" % med(probes_det)
         if slows:
-            out += ", loop after SIGKILL %.0f%%" % (100 * med(slows))
+            out += ", loop after SIGKILL (each 0.5 s) %s" % " ".join(
+                "%.0f%%" % (100 * med([x[k] for x in slows]) / base) for k in range(len(slows[0])))
         print(out)
     finally:
         py.send_signal(signal.SIGKILL)

@@ -459,7 +459,8 @@ int probes__attach(struct pyleak_bpf *skel, const struct pyproc *p, bool partial
 		ret = attach_phase(skel, pr, fns, n, ph, p->pid, err, errlen);
 	pr->attach_ms = now_ms() - t0;
 	if (!ret)
-		info("probes attached in %.1f ms: %d functions through %d %s", pr->attach_ms, n,
+		info("probes attached in %.1f ms: %d allocator functions%s through %d %s",
+		     pr->attach_ms, pr->functions, pr->shutdown ? " and Py_FinalizeEx" : "",
 		     pr->multi ? pr->nmulti : pr->nlinks,
 		     pr->multi ? "uprobe_multi links" : "perf-event uprobes");
 out:
