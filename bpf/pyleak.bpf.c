@@ -310,23 +310,30 @@ int finalize_enter(struct pt_regs *ctx)
 	return 0;
 }
 
+/* include/linux/sched/signal.h: exit_group() or a fatal signal is taking
+ * every thread down (the same value since 2.6). */
+#define SIGNAL_GROUP_EXIT	0x00000004
+
 /*
- * A thread of the target exits. The last one (signal->live already
- * decremented to 0 here, in every kernel since do_exit counts it before
- * the tracepoint): the process is gone, whether or not it finalized
- * (os._exit, a signal), and a new process may get its pid, whose fds must
- * not be taken for the target's. While finalizing, the one before the last
- * leaves the finalizing thread alone.
+ * A thread of the target exits. The process is going: its first thread to
+ * go once exit_group() or a fatal signal took the group down, or its last
+ * one (signal->live is decremented before this tracepoint, in every
+ * kernel); whether or not it finalized (os._exit, a signal), and a new
+ * process may get its pid, whose fds must not be taken for the target's.
+ * While finalizing, a thread that ends on its own and leaves only the
+ * finalizing thread means the joins are over: that is the shutdown.
  */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(exit_watch, struct task_struct *task)
 {
+	struct signal_struct *sig;
 	int live;
 
 	if (frozen || BPF_CORE_READ(task, tgid) != targ_tgid)
 		return 0;
-	live = BPF_CORE_READ(task, signal, live.counter);
-	if (live <= 0)
+	sig = BPF_CORE_READ(task, signal);
+	live = BPF_CORE_READ(sig, live.counter);
+	if (live <= 0 || (BPF_CORE_READ(sig, flags) & SIGNAL_GROUP_EXIT))
 		freeze(finalizing ? FREEZE_EXIT_IN_SHUTDOWN : FREEZE_EXIT);
 	else if (finalizing && live == 1)
 		freeze(FREEZE_SHUTDOWN);

@@ -115,6 +115,39 @@ def sc_launch_killed(c, py):
     return ev
 
 
+def sc_launch_thread(c, py):
+    """Given a launched program whose main returns while a non-daemon thread goes on
+    leaking N/4 more objects for about 2 s (the interpreter joins it inside Py_FinalizeEx),
+    then the final report is as of shutdown once that thread ended: both leaks in full, the
+    main one with the bytes of the last periodic report."""
+    tr, pid, rc = launched(c, py, "finalize", "--thread", "nondaemon")
+    R.expect(rc == 0, "exit status 0 once the command finished", rc)
+    c.wait_status("THREAD-LEAKED", 30)
+    reps = R.check_stream(tr, py, pid, coverage="full")
+    final = reps[-1]
+    late = R.innermost("lifecycle_end.py", R.marked_line("lifecycle_end.py", "THREAD-LEAK"), "thread_record")
+    got = sum(s["count"] for s in final["stacks"] if late(s))
+    R.expect(got == LEAK_N // 4, "the thread's %d objects at %s in the final report" % (LEAK_N // 4, late.what),
+             "%d (%s)" % (got, R.report_str(final)))
+    main = leak_match(reps)
+    kept = sum(s["count"] for s in final["stacks"] if main(s))
+    R.expect(kept == LEAK_N, "main's %d objects at %s in the final report" % (LEAK_N, main.what),
+             "%d (%s)" % (kept, R.report_str(final)))
+    check_as_of(reps, "shutdown")
+    return "final as_of shutdown: %d + %d objects" % (kept, got)
+
+
+def sc_launch_daemon(c, py):
+    """Given a launched program whose daemon thread sleeps through the shutdown, then the
+    final report says it is as of the exit, after shutdown (exit_in_shutdown): what
+    shutdown freed is already gone, and the report does not pretend otherwise."""
+    tr, pid, rc = launched(c, py, "finalize", "--thread", "daemon")
+    R.expect(rc == 0, "exit status 0 once the command finished", rc)
+    reps = R.check_stream(tr, py, pid, coverage="full")
+    check_as_of(reps, "exit_in_shutdown")
+    return "final as_of exit_in_shutdown, totals %s" % reps[-1]["totals"]
+
+
 def sc_launch_text(c, py):
     """The text report of a launched program that finalizes says that it shows the state at
     the start of shutdown."""
@@ -331,6 +364,8 @@ def plan(interps, run):
         out.append(("life-launch-os-exit[%s]" % pick.name, sc_launch_os_exit, pick, 120, 5))
         out.append(("life-launch-killed[%s]" % pick.name, sc_launch_killed, pick, 120, 5))
         out.append(("life-launch-text[%s]" % pick.name, sc_launch_text, pick, 90, 3))
+        out.append(("life-launch-thread[%s]" % pick.name, sc_launch_thread, pick, 120, 5))
+        out.append(("life-launch-daemon[%s]" % pick.name, sc_launch_daemon, pick, 120, 5))
         out.append(("life-attach-exec[%s]" % pick.name, sc_attach_target_execs, pick, 120, 5))
         out.append(("life-pid-reuse[%s]" % pick.name, sc_pid_reuse, pick, 120, 4))
     return out
