@@ -42,10 +42,6 @@
 #define F_DUPFD		0
 #define F_DUPFD_CLOEXEC	1030
 
-/* Set by userspace when it detaches: releasing the per-syscall events
- * takes a while, and the target should not pay for it. */
-__u32 fds_off = 0;
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);	/* --max-fds */
@@ -338,7 +334,10 @@ int fd_syscall_exit(struct syscall_trace_exit *ctx)
 {
 	struct pt_regs *regs;
 
-	if (bpf_get_current_pid_tgid() >> 32 != targ_tgid || fds_off)
+	/* frozen: the final report is being taken, or the target is gone
+	 * (its pid may belong to another process by now). Releasing the
+	 * per-syscall events takes a while; the target pays nothing meanwhile. */
+	if (frozen || bpf_get_current_pid_tgid() >> 32 != targ_tgid)
 		return 0;
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	return fd_exit(regs, ctx->nr, ctx->ret);
@@ -348,7 +347,7 @@ int fd_syscall_exit(struct syscall_trace_exit *ctx)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(fd_sys_exit, struct pt_regs *regs, long ret)
 {
-	if (bpf_get_current_pid_tgid() >> 32 != targ_tgid || fds_off)
+	if (frozen || bpf_get_current_pid_tgid() >> 32 != targ_tgid)
 		return 0;
 	return fd_exit(regs, BPF_CORE_READ(regs, orig_ax), ret);
 }

@@ -28,6 +28,28 @@ const volatile bool targ_fds = false;	/* fd tracking on (not --no-fds) */
 
 __u64 exec_seen = 0;	/* the target exec'd: its old image is gone */
 
+/*
+ * enum freeze_reason: nonzero once recording has stopped. Every program
+ * tests it first (one load and branch), so the maps stop changing at one
+ * instant: the final report is taken from them, and the probes are removed
+ * afterwards at leisure, with nothing counted meanwhile (removing an entry
+ * probe after its return probe, or a free probe before the malloc probes,
+ * used to leave phantom allocations and missed returns in the final report).
+ */
+__u32 frozen = 0;
+__u64 frozen_ns = 0;	/* bpf_ktime_get_ns() when it was set */
+/* Py_FinalizeEx was entered while other threads of the target still ran
+ * (non-daemon threads are joined first): freeze when only one is left. */
+__u32 finalizing = 0;
+
+static __always_inline void freeze(__u32 why)
+{
+	if (!frozen) {
+		frozen_ns = bpf_ktime_get_ns();
+		frozen = why;
+	}
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, STAT__COUNT);
@@ -75,10 +97,15 @@ struct {
 
 static __always_inline int enter(struct pt_regs *ctx, __u64 size, __u64 old, __u64 memptr)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	__u64 sp = PT_REGS_SP(ctx), now = bpf_ktime_get_ns();
+	struct task_struct *task;
 	struct inflight *f;
+	__u64 sp, now;
 
+	if (frozen)
+		return 0;
+	task = bpf_get_current_task_btf();
+	sp = PT_REGS_SP(ctx);
+	now = bpf_ktime_get_ns();
 	f = bpf_task_storage_get(&inflight, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!f) {
 		stat_inc(STAT_NO_STASH);
@@ -106,27 +133,36 @@ static __always_inline int enter(struct pt_regs *ctx, __u64 size, __u64 old, __u
 
 static __always_inline void commit(__u64 addr)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct alloc_key key = { .pid = targ_tgid };
-	struct alloc_info info;
+	struct alloc_info info, *prev;
 	struct inflight *f;
 
-	f = bpf_task_storage_get(&inflight, task, 0, 0);
+	if (frozen)
+		return;
+	f = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
 	if (!f || !f->depth || --f->depth)
 		return;
+	info.ts_ns = f->ts;	/* the outermost entry's: one clock read per allocation */
 	/* realloc: the old block is gone unless the call failed (NULL for a
-	 * non-zero size); realloc(p, 0) returning NULL freed p. */
-	if (f->old && f->old != addr && (addr || !f->size)) {
+	 * non-zero size); realloc(p, 0) returning NULL freed p. The block
+	 * keeps the age of its first allocation: a string or list grown by
+	 * realloc on every append is one object as old as its first append,
+	 * and -o must not hide it because it moved a moment ago. (The value
+	 * stays readable until the program ends: hash map elements are
+	 * freed after an RCU grace period.) */
+	if (f->old && (addr || !f->size)) {
 		key.addr = f->old;
-		if (!bpf_map_delete_elem(&allocs, &key))
+		prev = bpf_map_lookup_elem(&allocs, &key);
+		if (prev)
+			info.ts_ns = prev->ts_ns;
+		if (prev && f->old != addr && !bpf_map_delete_elem(&allocs, &key))
 			stat_inc(STAT_FREES);
 	}
 	if (!addr || f->skip)
 		return;
 	key.addr = addr;
 	info.size = f->size;
-	info.stack_id = f->stack_id;
-	info.ts_ns = f->ts;	/* the outermost entry's: one clock read per allocation */
+	info.stack_id = f->stack_id;	/* the newest call's stack */
 	if (bpf_map_update_elem(&allocs, &key, &info, BPF_ANY))
 		stat_inc(STAT_ALLOCS_FULL);
 	else
@@ -137,6 +173,8 @@ static __always_inline void release(__u64 addr)
 {
 	struct alloc_key key = { .pid = targ_tgid, .addr = addr };
 
+	if (frozen)
+		return;
 	if (addr && !bpf_map_delete_elem(&allocs, &key))
 		stat_inc(STAT_FREES);
 }
@@ -215,10 +253,12 @@ int BPF_KRETPROBE(alloc_exit, __u64 ret)
 SEC("uretprobe")
 int BPF_KRETPROBE(posix_memalign_exit, int ret)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct inflight *f = bpf_task_storage_get(&inflight, task, 0, 0);
+	struct inflight *f;
 	__u64 addr = 0;
 
+	if (frozen)
+		return 0;
+	f = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
 	/* posix_memalign returns 0 and stores the block through memptr. */
 	if (f && f->depth == 1 && ret == 0 &&
 	    bpf_probe_read_user(&addr, sizeof(addr), (void *)f->memptr))
@@ -238,10 +278,64 @@ int BPF_KRETPROBE(posix_memalign_exit, int ret)
 SEC("tp_btf/sched_process_exec")
 int exec_watch(void *ctx)
 {
-	if (bpf_get_current_pid_tgid() >> 32 != targ_tgid)
+	if (frozen || bpf_get_current_pid_tgid() >> 32 != targ_tgid)
 		return 0;
 	if (targ_fds)
 		fd_check_range(0, 0xffffffffu);
+	/* The new program's allocations (libc stays probed if it maps the
+	 * same file) and fds are not the traced program's. */
+	freeze(FREEZE_EXEC);
 	__sync_fetch_and_add(&exec_seen, 1);
+	return 0;
+}
+
+/*
+ * The interpreter begins to shut down (Py_FinalizeEx, also reached from
+ * Py_Finalize, Py_RunMain, sys.exit and the end of the main module in
+ * 3.8-3.13). Shutdown frees most of the heap; the final report must show
+ * what the program held before that. Non-daemon threads are joined inside
+ * Py_FinalizeEx, so with other threads alive this only arms exit_watch.
+ */
+SEC("uprobe")
+int finalize_enter(struct pt_regs *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	if (frozen || bpf_get_current_pid_tgid() >> 32 != targ_tgid)
+		return 0;
+	if (BPF_CORE_READ(task, signal, live.counter) <= 1)
+		freeze(FREEZE_SHUTDOWN);
+	else
+		finalizing = 1;
+	return 0;
+}
+
+/* include/linux/sched/signal.h: exit_group() or a fatal signal is taking
+ * every thread down (the same value since 2.6). */
+#define SIGNAL_GROUP_EXIT	0x00000004
+
+/*
+ * A thread of the target exits. The process is going: its first thread to
+ * go once exit_group() or a fatal signal took the group down, or its last
+ * one (signal->live is decremented before this tracepoint, in every
+ * kernel); whether or not it finalized (os._exit, a signal), and a new
+ * process may get its pid, whose fds must not be taken for the target's.
+ * While finalizing, a thread that ends on its own and leaves only the
+ * finalizing thread means the joins are over: that is the shutdown.
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(exit_watch, struct task_struct *task)
+{
+	struct signal_struct *sig;
+	int live;
+
+	if (frozen || BPF_CORE_READ(task, tgid) != targ_tgid)
+		return 0;
+	sig = BPF_CORE_READ(task, signal);
+	live = BPF_CORE_READ(sig, live.counter);
+	if (live <= 0 || (BPF_CORE_READ(sig, flags) & SIGNAL_GROUP_EXIT))
+		freeze(finalizing ? FREEZE_EXIT_IN_SHUTDOWN : FREEZE_EXIT);
+	else if (finalizing && live == 1)
+		freeze(FREEZE_SHUTDOWN);
 	return 0;
 }

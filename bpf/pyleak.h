@@ -51,6 +51,24 @@ enum stat_id {
 	STAT__COUNT,
 };
 
+/*
+ * Why recording stopped (the BPF global `frozen`, 0 while recording). Set
+ * once, by the first of: userspace before the final report (Ctrl-C, -d,
+ * COUNT), the target's interpreter beginning to shut down (Py_FinalizeEx
+ * with no other thread left), the target's last thread exiting, or an exec.
+ * From then on every program returns at its first instruction, so the maps
+ * hold the target's state at that instant and the final report shows it.
+ */
+enum freeze_reason {
+	FREEZE_NONE = 0,
+	FREEZE_DETACH = 1,	/* the tracer is ending: final report, then detach */
+	FREEZE_SHUTDOWN = 2,	/* Py_FinalizeEx, the other threads gone */
+	FREEZE_EXIT = 3,	/* the process exited without (or during) finalization */
+	FREEZE_EXEC = 4,	/* the process exec'd: the traced image is gone */
+	FREEZE_EXIT_IN_SHUTDOWN = 5,	/* exited after Py_FinalizeEx began with other
+					 * threads running (daemon threads) */
+};
+
 /* How BPF finds the current thread's PyThreadState. */
 enum tstate_mode {
 	TSTATE_GLOBAL = 1,	/* 3.8-3.11: *(tstate_addr), _PyRuntime.gilstate.tstate_current */

@@ -55,6 +55,24 @@ bool snapshot__stat_lossy(enum stat_id id)
 	}
 }
 
+const char *snapshot__as_of_name(uint32_t why)
+{
+	switch (why) {
+	case FREEZE_DETACH:
+		return "detach";
+	case FREEZE_SHUTDOWN:
+		return "shutdown";
+	case FREEZE_EXIT:
+		return "exit";
+	case FREEZE_EXIT_IN_SHUTDOWN:
+		return "exit_in_shutdown";
+	case FREEZE_EXEC:
+		return "exec";
+	default:
+		return "now";
+	}
+}
+
 const char *snapshot__special(uint64_t id)
 {
 	if (id == STACK_NONE)
@@ -524,7 +542,15 @@ static int collect_fds(struct collector *c)
 	sn->fds_stale = 0;
 	if (c->maps.fds_fd < 0)
 		return 0;
-	err = fdscan__read(&c->scan, c->m.pid);
+	if (sn->as_of > FREEZE_DETACH) {
+		/* Frozen at the target's shutdown, exit or exec: /proc/PID shows
+		 * a later state, or another process that got the pid. */
+		memset(&c->scan, 0, sizeof(c->scan));
+		c->scan.gone = true;
+		err = 0;
+	} else {
+		err = fdscan__read(&c->scan, c->m.pid);
+	}
 	if (!err)
 		err = u64map__init(&c->new_strikes, sizeof(struct fd_strike));
 	if (!err)
@@ -628,14 +654,17 @@ static int rank(struct collector *c, enum section sec, struct snap_section *out)
 	return 0;
 }
 
-int collect__run(struct collector *c, bool final, const char *exit_reason,
-		 const struct snapshot **out)
+int collect__run(struct collector *c, bool final, const char *exit_reason, uint32_t frozen,
+		 uint64_t frozen_ns, const struct snapshot **out)
 {
 	struct snapshot *sn = &c->snap;
 	double t;
 	int err;
 
 	c->now_ns = (uint64_t)(mono_s() * 1e9);
+	if (frozen && frozen_ns && frozen_ns < c->now_ns)
+		c->now_ns = frozen_ns;	/* ages as of the freeze */
+	sn->as_of = frozen;
 	clear_samples(c, SEC_MEM);
 	err = map_each(c->maps.allocs_fd, sizeof(struct alloc_key), sizeof(struct alloc_info),
 		       alloc_entry, c);
@@ -655,7 +684,7 @@ int collect__run(struct collector *c, bool final, const char *exit_reason,
 	sn->exit_reason = final ? exit_reason : NULL;
 	sn->timestamp = (double)time(NULL);
 	sn->elapsed_s = t - c->start;
-	sn->now = t;
+	sn->now = sn->as_of ? c->now_ns / 1e9 : t;
 	sn->min_age_ns = c->min_age_ns;
 	sn->meta = &c->m;
 	c->prev_ns = c->now_ns;

@@ -24,8 +24,11 @@ struct collector *collect__new(const struct report_meta *m, uint64_t min_age_ns,
 			       const struct collect_maps *maps, struct stack_table *stacks);
 void collect__free(struct collector *c);
 /* Read the maps into a snapshot, owned by the collector and valid until
- * the next call. Returns 0 or -errno. */
-int collect__run(struct collector *c, bool final, const char *exit_reason,
-		 const struct snapshot **out);
+ * the next call. frozen (enum freeze_reason) and frozen_ns: the instant BPF
+ * stopped recording, if it did; ages are then taken at that instant, and
+ * after the target's shutdown, exit or exec its /proc is not read. Returns
+ * 0 or -errno. */
+int collect__run(struct collector *c, bool final, const char *exit_reason, uint32_t frozen,
+		 uint64_t frozen_ns, const struct snapshot **out);
 
 #endif /* __COLLECT_H */

@@ -20,11 +20,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
-#include "attach.h"
 #include "elffile.h"
 #include "gate.skel.h"
 #include "launch.h"
 #include "log.h"
+#include "probe.h"
 #include "procmaps.h"
 #include "python.h"
 
@@ -188,33 +188,11 @@ int launch__fork(struct launch *l, char **argv, bool keep_allocator, char *err, 
 	return 0;
 }
 
-static int arm(struct launch *l, const char *path, const char *symbol, bool entry_point,
-	       char *err, size_t errlen)
+/* A stop at symbol in path, or at path's ELF entry point (symbol NULL). */
+static int arm(struct launch *l, const char *path, const char *symbol, char *err, size_t errlen)
 {
-	struct elf_file ef;
-	uint64_t off;
-	struct bpf_link *link;
-	int ret;
-
-	if (!entry_point)
-		return attach__symbol(&l->gates, l->gate->progs.stop_gate, l->pid, path, symbol,
-				      err, errlen);
-	ret = elf__open(&ef, path);
-	if (ret)
-		goto fail;
-	ret = elf__vaddr_to_off(&ef, ef.ehdr.e_entry, &off);
-	elf__close(&ef);
-	if (ret)
-		goto fail;
-	link = bpf_program__attach_uprobe(l->gate->progs.stop_gate, false, l->pid, path, off);
-	ret = libbpf_get_error(link);
-	if (!ret && l->gates.nlinks < MAX_LINKS) {
-		l->gates.links[l->gates.nlinks++] = link;
-		return 0;
-	}
-fail:
-	snprintf(err, errlen, "cannot stop %s at its entry point: %s", path, strerror(-ret));
-	return ret;
+	return probes__symbol(&l->gates, l->gate->progs.stop_gate, l->pid, path, symbol, err,
+			      errlen);
 }
 
 int launch__run_to_python(struct launch *l, char *err, size_t errlen)
@@ -258,19 +236,18 @@ int launch__run_to_python(struct launch *l, char *err, size_t errlen)
 				py = elf__exports(&ef, "_PyRuntime");
 				elf__close(&ef);
 			}
-			ret = py ? arm(l, exe, "_PyEval_EvalFrameDefault", false, err, errlen) :
-				   arm(l, exe, NULL, true, err, errlen);
+			ret = arm(l, exe, py ? "_PyEval_EvalFrameDefault" : NULL, err, errlen);
 			if (ret)
 				return ret;
 			next = py ? GATE_EVAL : GATE_ENTRY;
 			break;
 		}
 		case GATE_ENTRY:
-			attach__destroy(&l->gates);
+			probes__detach(&l->gates);
 			if (procmaps__read(l->pid, &m))
 				break;
 			if (pyproc__find_module(l->pid, &m, module, sizeof(module))) {
-				ret = arm(l, module, "_PyEval_EvalFrameDefault", false, err, errlen);
+				ret = arm(l, module, "_PyEval_EvalFrameDefault", err, errlen);
 				procmaps__free(&m);
 				if (ret)
 					return ret;
@@ -283,7 +260,7 @@ int launch__run_to_python(struct launch *l, char *err, size_t errlen)
 			break;
 		case GATE_EVAL:
 			/* Stopped before its first bytecode: the caller attaches, then resumes. */
-			attach__destroy(&l->gates);
+			probes__detach(&l->gates);
 			l->gate->bss->gate_tgid = 0;
 			return 0;
 		}
@@ -321,7 +298,7 @@ int launch__finish(struct launch *l, bool terminate)
 
 void launch__destroy(struct launch *l)
 {
-	attach__destroy(&l->gates);
+	probes__detach(&l->gates);
 	bpf_link__destroy(l->exec_link);
 	gate_bpf__destroy(l->gate);
 	if (l->go_fd >= 0)

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
-#include "attach.h"
+#include "probe.h"
 
 struct gate_bpf;
 struct bpf_link;

@@ -21,11 +21,11 @@
 #include <time.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
-#include "attach.h"
 #include "fds.h"
 #include "launch.h"
 #include "procinfo.h"
 #include "log.h"
+#include "probe.h"
 #include "pyleak.h"
 #include "pyleak.skel.h"
 #include "python.h"
@@ -453,7 +453,7 @@ static int attach_fds(struct pyleak_bpf *skel, struct bpf_link **links, int *n,
 int main(int argc, char **argv)
 {
 	struct pyleak_bpf *skel = NULL;
-	struct bpf_link *exec_link = NULL, *fd_links[FD_MAX_LINKS] = {};
+	struct bpf_link *exec_link = NULL, *exit_link = NULL, *fd_links[FD_MAX_LINKS] = {};
 	struct symbolizer *sym = NULL;
 	struct stack_table *stacks = NULL;
 	struct reporter *rep = NULL;
@@ -465,7 +465,8 @@ int main(int argc, char **argv)
 	struct report_meta rm;
 	struct procinfo who;
 	struct py_offsets boff;
-	char err[512] = "", note[512];
+	char err[512] = "", note[512], why[256];
+	struct report_as_of as_of;
 	const char *reason = NULL;
 	int sfd = -1, pidfd = -1, ret, code = EXIT_ERROR;
 	double next, deadline = 0;
@@ -539,6 +540,13 @@ int main(int argc, char **argv)
 	bpf_program__set_autoload(skel->progs.fd_sys_exit,
 				  env.fds && env.fd_tracepoints != FD_TP_SYSCALLS);
 	skel->rodata->targ_fds = env.fds;
+	probes.multi = probes__multi_supported(why, sizeof(why));
+	if (probes.multi)
+		info("uprobes: uprobe_multi links");
+	else
+		info("uprobes: perf events, one per probe (%s); detaching takes ~0.1 s a probe",
+		     why);
+	probes__prepare(skel, probes.multi);
 	ret = pyleak_bpf__load(skel);
 	if (ret) {
 		warn("cannot load the BPF programs: %s%s", strerror(-ret),
@@ -553,12 +561,17 @@ int main(int argc, char **argv)
 		warn("cannot attach to sched_process_exec: %s", strerror(errno));
 		goto cleanup;
 	}
-	if (env.memory) {
-		ret = attach__allocators(skel, &py, partial, &probes, err, sizeof(err));
-		if (ret) {
-			warn("%s", err);
-			goto cleanup;
-		}
+	/* Before any probe: a target that ends from now on freezes the maps. */
+	exit_link = bpf_program__attach(skel->progs.exit_watch);
+	if (libbpf_get_error(exit_link)) {
+		exit_link = NULL;
+		warn("cannot attach to sched_process_exit: %s", strerror(errno));
+		goto cleanup;
+	}
+	ret = probes__attach(skel, &py, partial, env.memory, &probes, err, sizeof(err));
+	if (ret) {
+		warn("%s", err);
+		goto cleanup;
 	}
 	pidfd = syscall(SYS_pidfd_open, env.pid, 0);
 	if (launched)
@@ -648,7 +661,8 @@ int main(int argc, char **argv)
 				break;
 			}
 			stacks__consume(stacks);
-			ret = report__print(rep, false, NULL);
+			as_of = (struct report_as_of){ skel->bss->frozen, skel->bss->frozen_ns };
+			ret = report__print(rep, false, NULL, &as_of);
 			if (ferror(stdout)) {
 				/* stdout closed (`| head`): nobody reads the reports any more */
 				reason = "output closed";
@@ -660,23 +674,40 @@ int main(int argc, char **argv)
 			next += env.interval;
 		}
 	}
-	/* Detach first: the target must not pay for the final report. The fd
-	 * programs go quiet at once; their events are released meanwhile. */
-	attach__destroy(&probes);
-	skel->bss->fds_off = 1;
-	fds__detach(fd_links, nfd_links);
-	nfd_links = 0;
-	bpf_link__destroy(exec_link);
-	exec_link = NULL;
+	/*
+	 * Stop recording at one instant (unless the target's shutdown, exit or
+	 * exec did already), report what the maps hold, then detach. Detaching
+	 * first took seconds, probe by probe, and allocations made meanwhile
+	 * were seen without their frees (phantom leaks) and entries without
+	 * their returns (missed_return). The target pays a trap per probe hit
+	 * until the detach, which follows the report at once.
+	 */
+	if (!skel->bss->frozen) {
+		skel->bss->frozen_ns = (uint64_t)(now_s() * 1e9);
+		skel->bss->frozen = FREEZE_DETACH;
+	}
+	as_of = (struct report_as_of){ skel->bss->frozen, skel->bss->frozen_ns };
 	if (!skel->bss->exec_seen)
 		stacks__consume(stacks);
-	report__print(rep, true, reason);
+	report__print(rep, true, reason, &as_of);
+	{
+		double t0 = now_s(), ms = probes__detach(&probes);
+
+		fds__detach(fd_links, nfd_links);
+		nfd_links = 0;
+		bpf_link__destroy(exec_link);
+		bpf_link__destroy(exit_link);
+		exec_link = exit_link = NULL;
+		info("probes detached in %.1f ms (%.1f ms with the fd and exec tracepoints; the "
+		     "fd events are released in the background)", ms, (now_s() - t0) * 1e3);
+	}
 
 cleanup:
-	attach__destroy(&probes);
+	probes__detach(&probes);
 	fds__detach(fd_links, nfd_links);
 	fds__detach_wait();
 	bpf_link__destroy(exec_link);
+	bpf_link__destroy(exit_link);
 	report__free(rep);
 	report__close_sinks(sinks);
 	stacks__free(stacks);

@@ -218,13 +218,15 @@ static void render_sinks(struct reporter *r, const struct snapshot *sn)
 	}
 }
 
-int report__print(struct reporter *r, bool final, const char *exit_reason)
+int report__print(struct reporter *r, bool final, const char *exit_reason,
+		  const struct report_as_of *as_of)
 {
 	struct out_opts oo = { r->o.top, r->o.frames };
 	const struct snapshot *sn;
 	int err;
 
-	err = collect__run(r->col, final, exit_reason, &sn);
+	err = collect__run(r->col, final, exit_reason, as_of ? as_of->why : FREEZE_NONE,
+			   as_of ? as_of->ns : 0, &sn);
 	if (err)
 		return err;
 	if (r->o.json)

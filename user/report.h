@@ -38,11 +38,22 @@ int report__open_sinks(const struct report_outputs *o, struct report_sinks **out
 /* After the final report: the last Pyroscope push, then the server. */
 void report__close_sinks(struct report_sinks *s);
 
+/* The instant a report shows: the maps as they are now (why 0), or as BPF
+ * froze them (enum freeze_reason in bpf/pyleak.h) at ns, CLOCK_MONOTONIC. */
+struct report_as_of {
+	uint32_t why;
+	uint64_t ns;
+};
+
 /* fds_fd: the BPF fds map, or -1 without fd tracking. */
 struct reporter *report__new(const struct report_opts *o, const struct report_meta *m,
 			     struct stack_table *stacks, int allocs_fd, int fds_fd, int stats_fd);
 void report__free(struct reporter *r);
-/* Collect and print one report; final adds exit_reason. */
-int report__print(struct reporter *r, bool final, const char *exit_reason);
+/* Collect and print one report; final adds exit_reason. as_of (NULL: now)
+ * says which instant the maps hold: ages are taken at that instant, and
+ * after a freeze at the target's shutdown, exit or exec its /proc is not
+ * read (it shows a later state, or another process that got the pid). */
+int report__print(struct reporter *r, bool final, const char *exit_reason,
+		  const struct report_as_of *as_of);
 
 #endif /* __REPORT_H */

@@ -74,6 +74,7 @@ struct snapshot {
 	double timestamp;		/* wall clock, seconds */
 	double elapsed_s;		/* since tracing began */
 	double now;			/* CLOCK_MONOTONIC seconds: ages are now - oldest */
+	uint32_t as_of;			/* enum freeze_reason: the instant the maps show */
 	uint64_t min_age_ns;		/* -o */
 	const struct report_meta *meta;
 
@@ -89,6 +90,8 @@ struct snapshot {
 /* Names of the stats counters, and which ones mean something was lost. */
 extern const char *const snapshot__stat_names[STAT__COUNT];
 bool snapshot__stat_lossy(enum stat_id id);
+/* JSON "as_of": "now", "detach", "shutdown", "exit", "exit_in_shutdown", "exec". */
+const char *snapshot__as_of_name(uint32_t why);
 /* The note of a special stack id (STACK_NONE, STACK_LOST), else NULL. */
 const char *snapshot__special(uint64_t id);
 

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 """End-to-end tests: the built ./pyleak-bpf against real CPython processes.
 
-    python3 tests/e2e/run.py [-j N] [-k SUBSTRING] [-v] [--tool PATH] [--list] [--keep] [--repeat N]
+    python3 tests/e2e/run.py [-j N] [-k SUBSTRING]...  [-v] [--tool PATH] [--list] [--keep] [--repeat N]
 
 Run from anywhere (paths are taken from this file's location); `make e2e` runs it from
 the repository root.  Standard library only: it runs under Debian's /usr/bin/python3.
@@ -1442,7 +1442,8 @@ class Runner(object):
 def main():
     ap = argparse.ArgumentParser(description="End-to-end tests of pyleak-bpf against real CPython processes.")
     ap.add_argument("-j", "--jobs", type=int, default=2, help="scenarios run in parallel (default 2)")
-    ap.add_argument("-k", dest="filter", default="", help="run only scenarios whose name contains this")
+    ap.add_argument("-k", dest="filter", action="append", default=[],
+                    help="run only scenarios whose name contains this (repeat: any of them)")
     ap.add_argument("-v", "--verbose", action="store_true", help="on failure show the tracer's whole stderr")
     ap.add_argument("--tool", default=os.path.join(ROOT, "pyleak-bpf"), help="binary under test")
     ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
@@ -1458,7 +1459,10 @@ def main():
         signal.signal(sig, interrupted)
 
     interps, missing = discover()
-    work = [w for w in plan(interps) + extra_plans(interps) if opts.filter in w[0]]
+    def selected(name):
+        return not opts.filter or any(f in name for f in opts.filter)
+
+    work = [w for w in plan(interps) + extra_plans(interps) if selected(w[0])]
     if opts.repeat > 1:
         work = [("%s#%d" % (w[0], i + 1),) + tuple(w[1:]) for w in work for i in range(opts.repeat)]
     work.sort(key=lambda w: -w[4])      # long scenarios first: a shorter tail
@@ -1473,7 +1477,7 @@ def main():
         # Reported when the filter would have selected any of its scenarios.
         would = [w[0] for w in plan([Interp(name, None, "", name.startswith("debian"))])
                  if w[0].endswith("[%s]" % name)]
-        if any(opts.filter in w for w in would + [name]):
+        if any(selected(w) for w in would + [name]):
             runner.result("SKIP", name, reason)
     t0 = time.monotonic()
     try:

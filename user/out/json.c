@@ -148,6 +148,7 @@ void out_json__render(const struct snapshot *sn, const struct out_opts *opts, FI
 	json_object_set_new(o, "final", json_boolean(sn->final));
 	if (sn->final && sn->exit_reason)
 		json_object_set_new(o, "exit_reason", json_string(sn->exit_reason));
+	json_object_set_new(o, "as_of", json_string(snapshot__as_of_name(sn->as_of)));
 	json_object_set_new(o, "timestamp", json_real(sn->timestamp));
 	json_object_set_new(o, "elapsed_s", json_real(sn->elapsed_s));
 	json_object_set_new(o, "pid", json_integer(m->pid));

@@ -186,6 +186,28 @@ static void print_fds(const struct snapshot *sn, const struct out_opts *o, FILE 
 	}
 }
 
+/* What a report frozen at the target's end shows; NULL for now (or a
+ * moment ago when detaching). */
+static const char *as_of_line(uint32_t why)
+{
+	switch (why) {
+	case FREEZE_SHUTDOWN:
+		return "As of the start of interpreter shutdown (Py_FinalizeEx): what the program "
+		       "held at the end of its run; what shutdown freed is not subtracted.";
+	case FREEZE_EXIT:
+		return "As of the process's exit (it did not finalize: os._exit, a signal, a "
+		       "crash): what it held when its last thread ended.";
+	case FREEZE_EXIT_IN_SHUTDOWN:
+		return "As of the process's exit: threads still running when shutdown began "
+		       "kept it tracing, so what shutdown freed is already subtracted.";
+	case FREEZE_EXEC:
+		return "As of the exec: what the program held when it replaced itself with "
+		       "another.";
+	default:
+		return NULL;
+	}
+}
+
 /* "pid 4242 (gunicorn, pid 7 in its namespace, container 3f2c5e0d9b8a)" */
 static void print_who(const struct report_meta *m, FILE *f)
 {
@@ -215,6 +237,8 @@ void out_text__render(const struct snapshot *sn, const struct out_opts *o, FILE 
 			sn->min_age_ns ? " older than -o" : "");
 	else
 		fprintf(f, " CPython %s: memory not traced (--fds-only)\n", m->python);
+	if (as_of_line(sn->as_of))
+		fprintf(f, "%s\n", as_of_line(sn->as_of));
 	for (i = 0; i < sn->mem.n && i < o->top; i++) {
 		const struct series *s = sn->mem.v[i].s;
 

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Every uprobe pyleak-bpf puts in a target: one table of what to probe,
+ * one plan built from it, one loop that attaches the plan and one that
+ * removes it. Through uprobe_multi links where the kernel has them (one
+ * link per program and file, all its offsets registered in one syscall,
+ * released with one synchronization), else one perf event per probe.
+ */
+#ifndef __PROBE_H
+#define __PROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct bpf_link;
+struct bpf_program;
+struct pyleak_bpf;
+struct pyproc;
+
+#define MAX_LINKS 64
+
+struct probes {
+	struct bpf_link *links[MAX_LINKS];	/* perf-event uprobes */
+	int nlinks;
+	int multi_fds[MAX_LINKS];		/* uprobe_multi link fds */
+	int nmulti;
+	int functions;		/* distinct allocator functions probed */
+	int emulated;		/* ... whose probe sits on an emulated instruction */
+	bool python_tables;	/* the object/mem allocator tables are probed */
+	bool multi;		/* uprobe_multi links (else perf events) */
+	bool shutdown;		/* the interpreter's Py_FinalizeEx is probed */
+	double attach_ms;	/* time spent attaching */
+};
+
+/*
+ * Does this kernel take uprobe_multi links (Linux 6.6+)? Tested once, with
+ * a tiny program. why: the reason when not, for -v. The environment
+ * variable PYLEAK_BPF_UPROBES=perf forces the perf-event path.
+ */
+bool probes__multi_supported(char *why, size_t len);
+/* Before load: mark the allocator and shutdown programs as uprobe_multi
+ * programs (the kernel attaches a program one way or the other, decided at
+ * load by its expected attach type). */
+void probes__prepare(struct pyleak_bpf *skel, bool multi);
+/*
+ * Attach the allocator probes for p, and the probe on the interpreter's
+ * shutdown (Py_FinalizeEx; optional: missing, the final report is as of
+ * the process's exit). partial: only what reaches libc (forced by the user,
+ * or because pymalloc is inlined). Free probes go in first, so no block is
+ * seen allocated and then missed being freed; return probes before entry
+ * probes, so no entry is left without its return.
+ */
+int probes__attach(struct pyleak_bpf *skel, const struct pyproc *p, bool partial, bool memory,
+		   struct probes *pr, char *err, size_t errlen);
+/* An entry uprobe of prog at symbol's entry (or, for a NULL symbol, the
+ * ELF entry point) in the file (target view), as a perf event. */
+int probes__symbol(struct probes *pr, struct bpf_program *prog, int pid, const char *path,
+		   const char *symbol, char *err, size_t errlen);
+/* Remove every probe in pr; returns the milliseconds it took. */
+double probes__detach(struct probes *pr);
+
+#endif /* __PROBE_H */
