@@ -21,6 +21,7 @@
 #include "fds.h"
 #include "pyleak.h"
 #include "report.h"
+#include "sanitize.h"
 #include "stacks.h"
 #include "u64map.h"
 
@@ -708,8 +709,8 @@ static void print_frames(struct reporter *r, uint64_t id)
 	}
 	sf = stacks__get(r->stacks_tab, id);
 	for (d = 0; sf && d < sf->depth; d++)
-		printf("        %s:%d in %s\n", sf->frames[d].file, sf->frames[d].line,
-		       sf->frames[d].function);
+		printf("        %s:%d in %s\n", sanitize__t(sf->frames[d].file), sf->frames[d].line,
+		       sanitize__t(sf->frames[d].function));
 	if (sf && sf->truncated)
 		printf("        [deeper frames not kept: over %d]\n", MAX_FRAMES);
 	if (!sf || sf->depth < 0)
@@ -768,7 +769,7 @@ static void print_text_fds(struct reporter *r, struct ranked *rk, int n, double 
 		if (d && d->nex) {
 			printf("        e.g.");
 			for (k = 0; k < d->nex; k++)
-				printf("%s %s", k ? "," : "", d->examples[k]);
+				printf("%s %s", k ? "," : "", sanitize__t(d->examples[k]));
 			printf("\n");
 		}
 		print_frames(r, rk[i].frames_id);
@@ -833,9 +834,9 @@ static json_t *json_frames(struct reporter *r, uint64_t id, bool *truncated)
 	if (!special_stack(id))
 		sf = stacks__get(r->stacks_tab, id);
 	for (d = 0; sf && d < sf->depth; d++)
-		json_array_append_new(frames, json_pack("{s:s,s:s,s:i}", "function",
-							sf->frames[d].function, "file",
-							sf->frames[d].file, "line",
+		json_array_append_new(frames, json_pack("{s:o,s:o,s:i}", "function",
+							sanitize__json(sf->frames[d].function), "file",
+							sanitize__json(sf->frames[d].file), "line",
 							sf->frames[d].line));
 	*truncated = sf && sf->truncated;
 	return frames;
@@ -879,7 +880,7 @@ static json_t *json_fd_stack(struct reporter *r, const struct ranked *rk, double
 
 	frames = json_frames(r, rk->frames_id, &truncated);
 	for (k = 0; d && k < d->nex; k++)
-		json_array_append_new(ex, json_string(d->examples[k]));
+		json_array_append_new(ex, sanitize__json(d->examples[k]));
 	for (k = 0; d && k < SYSCALLS && d->sys[k].n; k++)
 		json_object_set_new(sys, fds__syscall_name(d->sys[k].nr, buf, sizeof(buf)),
 				    json_integer(d->sys[k].n));
@@ -933,7 +934,7 @@ static void print_json(struct reporter *r, struct ranked *mem, int nmem, struct 
 	json_object_set_new(o, "elapsed_s", json_real(t - r->start));
 	json_object_set_new(o, "pid", json_integer(r->m.pid));
 	json_object_set_new(o, "python", json_string(r->m.python));
-	json_object_set_new(o, "executable", json_string(r->m.executable));
+	json_object_set_new(o, "executable", sanitize__json(r->m.executable));
 	json_object_set_new(o, "coverage", json_string(r->m.coverage));
 	json_object_set_new(o, "coverage_note", json_string(r->m.coverage_note));
 	json_object_set_new(o, "allocator", json_string(r->m.allocator));

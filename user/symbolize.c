@@ -163,6 +163,14 @@ static char *read_unicode(struct symbolizer *s, uint64_t obj)
 	for (i = 0; i < length; i++) {
 		uint32_t c = kind == 1 ? raw[i] : kind == 2 ? ((uint16_t *)raw)[i] : ((uint32_t *)raw)[i];
 
+		/* A file name's undecodable bytes are U+DC80..U+DCFF in a str
+		 * (PEP 383 surrogateescape): give back the bytes themselves,
+		 * which the output escapes. */
+		if (c >= 0xdc80 && c <= 0xdcff) {
+			if (n + 1 < length * 4 + 1)
+				out[n++] = (char)(c - 0xdc00);
+			continue;
+		}
 		put_utf8(out, &n, length * 4 + 1, c);
 	}
 	out[n] = '\0';
