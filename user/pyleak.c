@@ -344,27 +344,38 @@ static int parse_args(int argc, char **argv)
 	return 0;
 }
 
-/* CapEff from /proc/self/status: root is not required, these are. */
+/*
+ * CapEff from /proc/self/status: root is not required, these are (found
+ * by running as uid 65534 with ambient capabilities on Linux 6.18):
+ * CAP_SYS_ADMIN: the uprobe perf events are refused (EACCES) with
+ * CAP_BPF and CAP_PERFMON alone, and /proc/PID/map_files (the mapped
+ * files themselves) needs it; CAP_SYS_PTRACE: another user's /proc/PID/
+ * exe, maps and memory; CAP_DAC_READ_SEARCH: the target's files under
+ * directories closed to us (/root/.pyenv) and its map_files directory.
+ */
 static int check_privileges(void)
 {
+	static const struct { int bit; const char *name; } need[] = {
+		{ 21, "CAP_SYS_ADMIN" }, { 19, "CAP_SYS_PTRACE" }, { 2, "CAP_DAC_READ_SEARCH" },
+	};
 	unsigned long long caps = 0;
-	char line[256];
+	char line[256], missing[128] = "";
 	FILE *f = fopen("/proc/self/status", "re");
-	bool bpf, perfmon, ptrace, admin;
+	unsigned int i;
 
 	while (f && fgets(line, sizeof(line), f))
 		if (sscanf(line, "CapEff: %llx", &caps) == 1)
 			break;
 	if (f)
 		fclose(f);
-	admin = caps >> 21 & 1;
-	bpf = admin || (caps >> 39 & 1);
-	perfmon = admin || (caps >> 38 & 1);
-	ptrace = caps >> 19 & 1;
-	if (bpf && perfmon && ptrace)
+	for (i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+		if (!(caps >> need[i].bit & 1))
+			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), "%s%s",
+				 missing[0] ? ", " : "", need[i].name);
+	if (!missing[0])
 		return 0;
-	warn("need root or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE (running as uid %d "
-	     "without them)", getuid());
+	warn("need root, or CAP_SYS_ADMIN, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (uid %d "
+	     "lacks %s)", getuid(), missing);
 	return -EPERM;
 }
 
