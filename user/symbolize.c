@@ -27,7 +27,7 @@
  * tables: an evicted code object still alive is read again if it recurs.
  */
 #define MAX_NAME_BYTES	(16 << 20)
-#define MAX_CODES	65536
+#define MAX_CODES	16384
 #define MAX_TABLE_BYTES	(32 << 20)
 #define NAME_DROPPED	"[name dropped: symbol memory full]"
 

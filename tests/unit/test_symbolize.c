@@ -158,7 +158,7 @@ static void test_names_bounded(void **state)
 }
 
 /*
- * Given more live code objects than the cache holds (65536), when they are
+ * Given more live code objects than the cache holds (16384), when they are
  * all resolved, then the cache is evicted (counted) and stays bounded, and
  * an evicted one still resolves right when it recurs.
  */
@@ -180,7 +180,7 @@ static void test_codes_bounded(void **state)
 		assert_int_equal(fi.line, i + 1);
 	}
 	symbolizer__stats(s, &st);
-	assert_true(st.codes <= 65536);
+	assert_true(st.codes <= 16384);
 	assert_true(st.codes_evicted > 0);
 	symbolizer__frame(s, (uintptr_t)codes, POS_NOT_STARTED, &fi);
 	assert_string_equal(fi.function, "f");
