@@ -115,7 +115,7 @@ static void unload(struct symbolizer *s, struct code_entry *e)
 /* Over a bound: drop the least recently used half of the cache. */
 static void evict(struct symbolizer *s)
 {
-	uint64_t key, *keys, *ticks, cut;
+	uint64_t key, *keys, *ticks, cut, oldest = s->tick;
 	struct code_entry *e;
 	size_t i = 0, n = 0, k, below;
 
@@ -129,9 +129,11 @@ static void evict(struct symbolizer *s)
 	while (u64map__next(&s->codes, &i, &key, (void **)&e)) {
 		keys[n] = key;
 		ticks[n++] = e->used;
+		if (e->used < oldest)
+			oldest = e->used;
 	}
-	/* the median tick, roughly: ticks are unique and mostly recent */
-	cut = s->tick - (s->tick - (n ? ticks[0] : 0)) / 2;
+	/* halfway between the oldest use and now: about the older half */
+	cut = oldest + (s->tick - oldest) / 2;
 	for (k = 0, below = 0; k < n; k++)
 		below += ticks[k] < cut;
 	if (!below || below == n)
