@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "elffile.h"
+#include "procmaps.h"
 
 int elf__open(struct elf_file *ef, const char *path)
 {
@@ -12,9 +13,11 @@ int elf__open(struct elf_file *ef, const char *path)
 	ef->fd = -1;
 	if (elf_version(EV_CURRENT) == EV_NONE)
 		return -EINVAL;
-	ef->fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Paths come from the target (maps, its root): a regular file only,
+	 * opened without blocking. */
+	ef->fd = proc__open_regular(path);
 	if (ef->fd < 0)
-		return -errno;
+		return ef->fd;
 	ef->elf = elf_begin(ef->fd, ELF_C_READ_MMAP, NULL);
 	if (!ef->elf || elf_kind(ef->elf) != ELF_K_ELF || !gelf_getehdr(ef->elf, &ef->ehdr) ||
 	    ef->ehdr.e_ident[EI_CLASS] != ELFCLASS64 || ef->ehdr.e_machine != EM_X86_64) {

@@ -10,14 +10,18 @@
  * Wrappers that exec Python (pyenv shims, `env`, shell scripts that exec)
  * pass through the same loop.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include "elffile.h"
@@ -27,6 +31,7 @@
 #include "probe.h"
 #include "procmaps.h"
 #include "python.h"
+#include "sanitize.h"
 
 static bool find_in_path(const char *name, char *out, size_t len)
 {
@@ -195,10 +200,68 @@ static int arm(struct launch *l, const char *path, const char *symbol, char *err
 			      errlen);
 }
 
-int launch__run_to_python(struct launch *l, char *err, size_t errlen)
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * waitpid(WUNTRACED) that gives up on a signal (sfd) or the deadline: a
+ * command that never becomes CPython (sleep, python2.7, a wrapper that
+ * runs Python as a child) must not make the tool unstoppable. SIGCHLD is
+ * taken through its own signalfd (blocked by the caller) to wake poll.
+ */
+static int wait_child(struct launch *l, int sfd, int cfd, double deadline, int *status)
+{
+	for (;;) {
+		struct pollfd fds[2] = { { cfd, POLLIN }, { sfd, POLLIN } };
+		struct signalfd_siginfo si;
+		int timeout = -1;
+		pid_t r = waitpid(l->pid, status, WNOHANG | WUNTRACED);
+
+		if (r == l->pid)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (deadline) {
+			double left = deadline - mono_s();
+
+			if (left <= 0)
+				return -ETIME;
+			timeout = (int)(left * 1000) + 1;
+		}
+		if (poll(fds, sfd >= 0 ? 2 : 1, timeout) < 0 && errno != EINTR)
+			return -errno;
+		if (fds[1].revents)
+			return -EINTR;
+		if (fds[0].revents && read(cfd, &si, sizeof(si)) < 0 && errno != EAGAIN)
+			return -errno;
+	}
+}
+
+/* The command's own path for the probes: its maps name (deleted or not),
+ * which probes__symbol opens as mapped. */
+static void exe_path(pid_t pid, char *out, size_t len)
+{
+	char fn[64];
+	ssize_t n;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/exe", pid);
+	n = readlink(fn, out, len - 1);
+	if (n <= 0)
+		snprintf(out, len, "%s", fn);
+	else
+		out[n] = '\0';
+}
+
+static int run_to_python(struct launch *l, int sfd, int cfd, double deadline, char *err,
+			 size_t errlen)
 {
 	enum { GATE_EXEC, GATE_ENTRY, GATE_EVAL } next = GATE_EXEC;
-	char exe[64], module[4200];
+	char exe[64], path[4096], version[32];
 	int status, ret;
 
 	snprintf(exe, sizeof(exe), "/proc/%d/exe", l->pid);
@@ -208,9 +271,15 @@ int launch__run_to_python(struct launch *l, char *err, size_t errlen)
 	}
 	for (;;) {
 		struct procmaps m;
+		const char *mod;
 
-		if (waitpid(l->pid, &status, WUNTRACED) < 0) {
-			ret = -errno;
+		ret = wait_child(l, sfd, cfd, deadline, &status);
+		if (ret == -EINTR || ret == -ETIME) {
+			snprintf(err, errlen, "%s before the command reached CPython; it was ended",
+				 ret == -EINTR ? "interrupted" : "the duration (-d) ended");
+			return ret;
+		}
+		if (ret) {
 			snprintf(err, errlen, "waiting for the command: %s", strerror(-ret));
 			return ret;
 		}
@@ -236,7 +305,9 @@ int launch__run_to_python(struct launch *l, char *err, size_t errlen)
 				py = elf__exports(&ef, "_PyRuntime");
 				elf__close(&ef);
 			}
-			ret = arm(l, exe, py ? "_PyEval_EvalFrameDefault" : NULL, err, errlen);
+			exe_path(l->pid, path, sizeof(path));
+			ret = py ? arm(l, path, "_PyEval_EvalFrameDefault", err, errlen) :
+				   arm(l, exe, NULL, err, errlen);
 			if (ret)
 				return ret;
 			next = py ? GATE_EVAL : GATE_ENTRY;
@@ -246,12 +317,19 @@ int launch__run_to_python(struct launch *l, char *err, size_t errlen)
 			probes__detach(&l->gates);
 			if (procmaps__read(l->pid, &m))
 				break;
-			if (pyproc__find_module(l->pid, &m, module, sizeof(module))) {
-				ret = arm(l, module, "_PyEval_EvalFrameDefault", err, errlen);
+			mod = pyproc__find_module(l->pid, &m, path, sizeof(path));
+			if (mod) {
+				snprintf(path, sizeof(path), "%s", mod);
 				procmaps__free(&m);
+				ret = arm(l, path, "_PyEval_EvalFrameDefault", err, errlen);
 				if (ret)
 					return ret;
 				next = GATE_EVAL;
+			} else if (pyproc__old_version(l->pid, &m, version, sizeof(version))) {
+				procmaps__free(&m);
+				snprintf(err, errlen, "pid %d: CPython %s is not supported (3.8 to 3.13)",
+					 l->pid, version);
+				return -ENOTSUP;
 			} else {
 				procmaps__free(&m);
 				info("pid %d is not CPython yet; waiting for it to exec CPython", l->pid);
@@ -268,6 +346,27 @@ int launch__run_to_python(struct launch *l, char *err, size_t errlen)
 	}
 }
 
+int launch__run_to_python(struct launch *l, int sfd, double deadline, char *err, size_t errlen)
+{
+	sigset_t chld, old;
+	int cfd, ret;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &old);
+	cfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (cfd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "signalfd: %s", strerror(-ret));
+	} else {
+		ret = run_to_python(l, sfd, cfd, deadline, err, errlen);
+		close(cfd);
+	}
+	if (!sigismember(&old, SIGCHLD))
+		sigprocmask(SIG_UNBLOCK, &chld, NULL);
+	return ret;
+}
+
 void launch__resume(struct launch *l)
 {
 	kill(l->pid, SIGCONT);
@@ -276,6 +375,51 @@ void launch__resume(struct launch *l)
 /* A command that ignores SIGTERM gets SIGKILL after this long. */
 #define TERM_GRACE_MS 5000
 
+/* Signal every descendant of pid (a wrapper's children: the shell that
+ * runs python without exec). */
+static void signal_descendants(pid_t pid, int sig)
+{
+	pid_t todo[256], kids[256];
+	int ntodo = 1, nkids = 0, i;
+
+	todo[0] = pid;
+	while (ntodo > 0) {
+		pid_t parent = todo[--ntodo];
+		struct dirent *de;
+		DIR *d = opendir("/proc");
+
+		if (!d)
+			return;
+		while ((de = readdir(d)) && nkids < 256) {
+			char fn[300], buf[512], *p;
+			int ppid = 0, fd;
+			ssize_t n;
+
+			if (de->d_name[0] < '1' || de->d_name[0] > '9')
+				continue;
+			snprintf(fn, sizeof(fn), "/proc/%s/stat", de->d_name);
+			fd = open(fn, O_RDONLY | O_CLOEXEC);
+			n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+			if (fd >= 0)
+				close(fd);
+			if (n <= 0)
+				continue;
+			buf[n] = '\0';
+			p = strrchr(buf, ')');
+			if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1 || ppid != parent)
+				continue;
+			kids[nkids++] = atoi(de->d_name);
+			if (ntodo < 256)
+				todo[ntodo++] = kids[nkids - 1];
+		}
+		closedir(d);
+	}
+	for (i = 0; i < nkids; i++) {
+		kill(kids[i], sig);
+		kill(kids[i], SIGCONT);
+	}
+}
+
 int launch__finish(struct launch *l, bool terminate)
 {
 	int status = 0, waited = 0;
@@ -283,12 +427,15 @@ int launch__finish(struct launch *l, bool terminate)
 	if (l->pid <= 0 || l->exited)
 		return 0;
 	if (terminate) {
+		signal_descendants(l->pid, SIGTERM);
 		kill(l->pid, SIGTERM);
 		kill(l->pid, SIGCONT);
 	}
 	while (waitpid(l->pid, &status, terminate ? WNOHANG : 0) == 0) {
-		if (waited == TERM_GRACE_MS)
+		if (waited == TERM_GRACE_MS) {
+			signal_descendants(l->pid, SIGKILL);
 			kill(l->pid, SIGKILL);
+		}
 		usleep(10000);
 		waited += 10;
 	}

@@ -26,11 +26,18 @@ struct launch {
  * keep_allocator, PYTHONMALLOC is already set, or the interpreter is
  * known not to inline pymalloc. */
 int launch__fork(struct launch *l, char **argv, bool keep_allocator, char *err, size_t errlen);
-/* Let it run until it is CPython about to run its first bytecode; it is
- * left stopped. */
-int launch__run_to_python(struct launch *l, char *err, size_t errlen);
+/*
+ * Let it run until it is CPython about to run its first bytecode; it is
+ * left stopped. The wait ends early, with the command still to be
+ * ended by launch__finish(), when sfd (a signalfd, -1 for none) is
+ * readable: -EINTR; or at deadline (CLOCK_MONOTONIC seconds, 0 for
+ * none): -ETIME. -ENOTSUP: it became a CPython this tool does not
+ * support (err says which).
+ */
+int launch__run_to_python(struct launch *l, int sfd, double deadline, char *err, size_t errlen);
 void launch__resume(struct launch *l);
-/* Wait for it to end (terminating it first if asked); its wait status. */
+/* Wait for it to end (terminating it first if asked, with whatever it
+ * started that still runs: a wrapper's children); its wait status. */
 int launch__finish(struct launch *l, bool terminate);
 void launch__destroy(struct launch *l);
 

@@ -7,6 +7,7 @@
  * detach.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -25,11 +26,13 @@
 #include "launch.h"
 #include "procinfo.h"
 #include "log.h"
+#include "output.h"
 #include "probe.h"
 #include "pyleak.h"
 #include "pyleak.skel.h"
 #include "python.h"
 #include "report.h"
+#include "sanitize.h"
 #include "stacks.h"
 #include "symbolize.h"
 
@@ -40,6 +43,17 @@
 #define EXIT_ERROR	1
 #define EXIT_USAGE	2
 #define EXIT_TARGET	3	/* -p target exited or exec'd while traced */
+
+/* Bounds of the options. A report costs a full read of the maps: more
+ * often than this is all overhead. The map bounds keep what the kernel
+ * sets aside up front (16 bytes of hash buckets per entry, rounded up to
+ * a power of two) and what a full map holds (about 100 bytes per
+ * allocation, 900 per stack, 120 per fd) sane. */
+#define MIN_INTERVAL	0.1
+#define MAX_ALLOCS	(1u << 24)
+#define MAX_STACKS	(1u << 20)
+#define MAX_FDS		(1u << 20)
+#define MIN_MAP		16
 
 static struct env {
 	pid_t pid;
@@ -89,9 +103,10 @@ static const char help[] =
 "it, and every INTERVAL seconds (default 5) prints the stacks holding the most\n"
 "memory, growing stacks first; and the same for open fds (files, sockets,\n"
 "pipes...), from the syscalls that create and close them. COUNT reports, then\n"
-"exit (default: until Ctrl-C, --duration, or the target exits). Ctrl-C prints a\n"
-"final report and detaches; the target runs at full speed again. Needs root\n"
-"(CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE).\n"
+"exit (default: until Ctrl-C, --duration, or the target exits). INTERVAL is at\n"
+"least 0.1. Ctrl-C prints a final report and detaches; the target runs at full\n"
+"speed again; a second Ctrl-C exits at once. Needs root, or CAP_SYS_ADMIN,\n"
+"CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (see the README).\n"
 "\n"
 "Target:\n"
 "  -p, --pid PID          trace the running process PID\n"
@@ -109,7 +124,8 @@ static const char help[] =
 "  -o, --min-age MS       only count allocations at least MS ms old (default 500)\n"
 "  -z, --min-size BYTES   ignore allocations smaller than BYTES\n"
 "  -Z, --max-size BYTES   ignore allocations larger than BYTES\n"
-"  -d, --duration SECS    stop after SECS seconds, with a final report\n"
+"  -d, --duration SECS    stop after SECS seconds, with a final report (with --,\n"
+"                         also the longest wait for COMMAND to reach CPython)\n"
 "  -j, --json             one JSON object per report on stdout (see README)\n"
 "\n"
 "Outputs (files are replaced atomically with each report and at the end):\n"
@@ -146,17 +162,27 @@ static const char help[] =
 "                         tracepoint, no tracefs; auto (default): syscalls,\n"
 "                         else raw\n"
 "\n"
-"Limits (a full map is counted and reported, never silent):\n"
-"      --max-allocs N     outstanding allocations tracked (default 1048576)\n"
-"      --max-fds N        open fds tracked (default 65536)\n"
-"      --max-stacks N     distinct live Python stacks (default 65536)\n"
+"Limits (a full map is counted and reported, never silent; the kernel sets\n"
+"aside 16 bytes per entry at start, the rest as the map fills):\n"
+"      --max-allocs N     outstanding allocations tracked (default 1048576,\n"
+"                         16 to 16777216; about 100 bytes each when full)\n"
+"      --max-fds N        open fds tracked (default 65536, 16 to 1048576)\n"
+"      --max-stacks N     distinct live Python stacks (default 65536, 16 to\n"
+"                         1048576; about 900 bytes each when full)\n"
 "\n"
 "  -v, --verbose          diagnostics; twice for libbpf and the verifier log\n"
 "  -V, --version          print the version\n"
 "  -h, --help             this help\n"
 "\n"
-"Exit status: 0 on Ctrl-C, --duration, COUNT, or COMMAND finishing; 1 on an\n"
-"error; 2 on bad usage; 3 when the -p target exits or execs while traced.\n"
+"Output: reports are written by a separate thread; a reader that stops reading\n"
+"(a pager, a stuck pipe) never delays Ctrl-C or the detach. While 16 MiB wait\n"
+"unwritten, new reports are dropped (and counted); at exit the final report\n"
+"gets 1 s, then the tool exits anyway, saying so on stderr.\n"
+"\n"
+"Exit status: 0 on Ctrl-C, --duration, COUNT, or COMMAND finishing (also when\n"
+"stdout is closed by its reader, e.g. | head); 1 on an error, a write error on\n"
+"stdout included; 2 on bad usage; 3 when the -p target exits or execs while\n"
+"traced, or exits while being attached.\n"
 "\n"
 "Examples:\n"
 "  pyleak-bpf -p 4242                   report every 5 s until Ctrl-C\n"
@@ -228,6 +254,7 @@ static bool parse_secs(const char *s, double *out)
 static int parse_args(int argc, char **argv)
 {
 	unsigned long long v;
+	unsigned int max;
 	int i, cmd = argc, opt, npos = 0;
 
 	/* Everything after -- is the command, whatever it looks like. */
@@ -289,8 +316,16 @@ static int parse_args(int argc, char **argv)
 		case OPT_MAX_ALLOCS:
 		case OPT_MAX_STACKS:
 		case OPT_MAX_FDS:
-			if (!parse_ulong(optarg, 1u << 28, &v) || v < 16)
-				return bad_usage("invalid map size '%s'", optarg);
+			max = opt == OPT_MAX_ALLOCS ? MAX_ALLOCS : opt == OPT_MAX_STACKS ?
+			      MAX_STACKS : MAX_FDS;
+			if (!parse_ulong(optarg, UINT32_MAX, &v) || v < MIN_MAP || v > max) {
+				char what[128];
+
+				snprintf(what, sizeof(what), "invalid --max-%s '%%s' (%u to %u)",
+					 opt == OPT_MAX_ALLOCS ? "allocs" : opt == OPT_MAX_STACKS ?
+					 "stacks" : "fds", MIN_MAP, max);
+				return bad_usage(what, optarg);
+			}
 			*(opt == OPT_MAX_ALLOCS ? &env.max_allocs :
 			  opt == OPT_MAX_STACKS ? &env.max_stacks : &env.max_fds) = v;
 			break;
@@ -348,6 +383,8 @@ static int parse_args(int argc, char **argv)
 	for (i = optind; i < cmd; i++, npos++) {
 		if (npos == 0 && !parse_secs(argv[i], &env.interval))
 			return bad_usage("invalid interval '%s' (seconds)", argv[i]);
+		if (npos == 0 && env.interval < MIN_INTERVAL)
+			return bad_usage("interval '%s' is too short (0.1 seconds at least)", argv[i]);
 		if (npos == 1 && (!parse_ulong(argv[i], LONG_MAX, &v) || !v))
 			return bad_usage("invalid count '%s'", argv[i]);
 		if (npos == 1)
@@ -365,27 +402,38 @@ static int parse_args(int argc, char **argv)
 	return 0;
 }
 
-/* CapEff from /proc/self/status: root is not required, these are. */
+/*
+ * CapEff from /proc/self/status: root is not required, these are (found
+ * by running as uid 65534 with ambient capabilities on Linux 6.18):
+ * CAP_SYS_ADMIN: the uprobe perf events are refused (EACCES) with
+ * CAP_BPF and CAP_PERFMON alone, and /proc/PID/map_files (the mapped
+ * files themselves) needs it; CAP_SYS_PTRACE: another user's /proc/PID/
+ * exe, maps and memory; CAP_DAC_READ_SEARCH: the target's files under
+ * directories closed to us (/root/.pyenv) and its map_files directory.
+ */
 static int check_privileges(void)
 {
+	static const struct { int bit; const char *name; } need[] = {
+		{ 21, "CAP_SYS_ADMIN" }, { 19, "CAP_SYS_PTRACE" }, { 2, "CAP_DAC_READ_SEARCH" },
+	};
 	unsigned long long caps = 0;
-	char line[256];
+	char line[256], missing[128] = "";
 	FILE *f = fopen("/proc/self/status", "re");
-	bool bpf, perfmon, ptrace, admin;
+	unsigned int i;
 
 	while (f && fgets(line, sizeof(line), f))
 		if (sscanf(line, "CapEff: %llx", &caps) == 1)
 			break;
 	if (f)
 		fclose(f);
-	admin = caps >> 21 & 1;
-	bpf = admin || (caps >> 39 & 1);
-	perfmon = admin || (caps >> 38 & 1);
-	ptrace = caps >> 19 & 1;
-	if (bpf && perfmon && ptrace)
+	for (i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+		if (!(caps >> need[i].bit & 1))
+			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), "%s%s",
+				 missing[0] ? ", " : "", need[i].name);
+	if (!missing[0])
 		return 0;
-	warn("need root or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE (running as uid %d "
-	     "without them)", getuid());
+	warn("need root, or CAP_SYS_ADMIN, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (uid %d "
+	     "lacks %s)", getuid(), missing);
 	return -EPERM;
 }
 
@@ -450,6 +498,119 @@ static int attach_fds(struct pyleak_bpf *skel, struct bpf_link **links, int *n,
 	return 0;
 }
 
+/* ---- the target, before it is opened */
+
+/* -p TID: a thread's id names its process (Tgid): memory probes would
+ * filter on the process anyway, fds and the exit are the process's. */
+static void resolve_tid(void)
+{
+	char fn[64], line[256];
+	long tgid = 0;
+	FILE *f;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/status", env.pid);
+	f = fopen(fn, "re");
+	if (!f)
+		return;		/* pyproc__open says why */
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %ld", &tgid) == 1)
+			break;
+	fclose(f);
+	if (tgid > 0 && tgid != env.pid) {
+		warn("%d is a thread of process %ld: tracing the process", env.pid, tgid);
+		env.pid = tgid;
+	}
+}
+
+/* Exited (gone or a zombie): what a failure while attaching really means. */
+static bool target_gone(pid_t pid)
+{
+	char fn[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/stat", pid);
+	fd = open(fn, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ESRCH;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && (p[2] == 'Z' || p[2] == 'X');
+}
+
+/* ---- signals and the output sink */
+
+static volatile pid_t force_kill_pid;
+
+/* The second Ctrl-C: whatever is still going on (a final report stuck on
+ * stdout, slow detaching) is abandoned. Exiting closes the BPF links, so
+ * the probes still go. */
+static void force_exit(int sig)
+{
+	static const char msg[] = "pyleak-bpf: interrupted again: exiting at once\n";
+
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+		/* nothing more can be said */
+	}
+	if (force_kill_pid > 0) {
+		kill(force_kill_pid, SIGTERM);
+		kill(force_kill_pid, SIGCONT);
+	}
+	_exit(EXIT_ERROR);
+}
+
+static void drain_signals(int sfd)
+{
+	struct signalfd_siginfo si;
+
+	while (sfd >= 0 && read(sfd, &si, sizeof(si)) == sizeof(si))
+		;
+}
+
+/* From the end of tracing on, SIGINT and SIGTERM end the tool at once. */
+static void arm_force_exit(int sfd, pid_t child)
+{
+	struct sigaction sa = { .sa_handler = force_exit };
+	sigset_t m;
+
+	drain_signals(sfd);
+	force_kill_pid = child;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigemptyset(&m);
+	sigaddset(&m, SIGINT);
+	sigaddset(&m, SIGTERM);
+	sigprocmask(SIG_UNBLOCK, &m, NULL);
+}
+
+/* What the output's fate does to the exit status. */
+static int output_status(int ret, int code)
+{
+	uint64_t dropped = output__dropped();
+
+	if (dropped)
+		warn("stdout was not read: %" PRIu64 " reports were dropped", dropped);
+	if (ret == -ETIMEDOUT) {
+		warn("stdout is not being read: the final report was not written (gave up "
+		     "after 1 s)");
+		return EXIT_ERROR;
+	}
+	if (ret == -EPIPE) {
+		/* `| head`: the reader had enough */
+		info("stdout was closed by its reader; reports stopped");
+		return code;
+	}
+	if (ret) {
+		warn("cannot write the reports to stdout: %s", strerror(-ret));
+		return EXIT_ERROR;
+	}
+	return code;
+}
+
 int main(int argc, char **argv)
 {
 	struct pyleak_bpf *skel = NULL;
@@ -481,16 +642,29 @@ int main(int argc, char **argv)
 	libbpf_set_print(log__libbpf);
 	if (check_privileges())
 		return EXIT_ERROR;
+	if (env.pid)
+		resolve_tid();
 
 	/* Signals arrive through a signalfd; the launched child gets them default. */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		warn("cannot read signals (signalfd): %s; Ctrl-C would not work", strerror(errno));
+		return EXIT_ERROR;
+	}
 	/* A closed stdout is noticed as a write error, not a silent death that
 	 * would leave a launched command running. */
 	signal(SIGPIPE, SIG_IGN);
+	/* After the signal mask: the writer thread must not take SIGINT. */
+	ret = output__init(STDOUT_FILENO);
+	if (ret) {
+		warn("cannot start the output thread: %s", strerror(-ret));
+		close(sfd);
+		return EXIT_ERROR;
+	}
 	/* Output files, the endpoint and the Pyroscope worker, before anything
 	 * is started: a port in use ends the run here. Their threads start with
 	 * the signals blocked, so SIGINT still reaches the signalfd. */
@@ -505,15 +679,25 @@ int main(int argc, char **argv)
 		ret = launch__fork(&launch, env.command, env.keep_allocator, err, sizeof(err));
 		sigprocmask(SIG_BLOCK, &mask, NULL);
 		if (!ret)
-			ret = launch__run_to_python(&launch, err, sizeof(err));
+			ret = launch__run_to_python(&launch, sfd, env.duration ?
+						    now_s() + env.duration : 0, err, sizeof(err));
 		if (ret) {
-			warn("%s: %s", env.command[0], err);
+			warn("%s: %s", sanitize__t(env.command[0]), err);
+			/* Ctrl-C or -d before Python: the user's own stop */
+			if (ret == -EINTR || ret == -ETIME)
+				code = EXIT_OK;
 			goto cleanup;
 		}
 		env.pid = launch.pid;
 	}
 
 	ret = pyproc__open(&py, env.pid, err, sizeof(err));
+	if (ret && py.exe[0] && target_gone(env.pid)) {
+		/* its memory went mid-read: TLS, tables... */
+		warn("pid %d exited while being attached", env.pid);
+		code = launched ? EXIT_ERROR : EXIT_TARGET;
+		goto cleanup;
+	}
 	if (ret) {
 		warn("pid %d: %s", env.pid, err);
 		goto cleanup;
@@ -569,6 +753,11 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	ret = probes__attach(skel, &py, partial, env.memory, &probes, err, sizeof(err));
+	if (ret && target_gone(env.pid)) {
+		warn("pid %d exited while being attached", env.pid);
+		code = launched ? EXIT_ERROR : EXIT_TARGET;
+		goto cleanup;
+	}
 	if (ret) {
 		warn("%s", err);
 		goto cleanup;
@@ -597,18 +786,34 @@ int main(int argc, char **argv)
 				   env.fds ? bpf_map__fd(skel->maps.fds) : -1,
 				   bpf_map__fd(skel->maps.stats)) : NULL;
 	if (!rep) {
-		warn("out of memory");
+		struct fdscan scan;
+
+		/* report__new reads /proc/PID/fd: say what really failed */
+		ret = env.fds ? fdscan__read(&scan, env.pid) : 0;
+		if (!ret && env.fds)
+			fdscan__free(&scan);
+		if (target_gone(env.pid)) {
+			warn("pid %d exited while being attached", env.pid);
+			code = launched ? EXIT_ERROR : EXIT_TARGET;
+		} else if (ret) {
+			warn("pid %d: cannot read /proc/%d/fd: %s", env.pid, env.pid, strerror(-ret));
+		} else {
+			warn("out of memory");
+		}
 		goto cleanup;
 	}
+	if (!env.json)
+		output__begin();
 	fprintf(env.json ? stderr : stdout,
 		"Attaching to pid %d (CPython %s, %s), %d allocator functions probed "
 		"(%d on emulated instructions)%s%s%s... Ctrl-C to end.\n%s\n", env.pid, py.version,
-		py.module, probes.functions, probes.emulated,
+		sanitize__t(py.module), probes.functions, probes.emulated,
 		fd_how ? ", fd syscalls traced (" : "",
 		!fd_how ? "" : !strcmp(fd_how, "raw") ? "raw sys_exit tracepoint" :
 		"per-syscall tracepoints", fd_how ? ")" : "",
 		rm.coverage_note);
-	fflush(stdout);
+	if (!env.json)
+		output__end();
 
 	next = now_s() + env.interval;
 	if (env.duration)
@@ -629,6 +834,11 @@ int main(int argc, char **argv)
 		}
 		if (fds[0].revents) {
 			reason = "interrupted";
+			break;
+		}
+		if (output__error()) {
+			/* stdout closed (`| head`) or failing: nobody gets the reports */
+			reason = "output closed";
 			break;
 		}
 		/* After an exec the code objects are gone: a stack announced now
@@ -662,9 +872,9 @@ int main(int argc, char **argv)
 			}
 			stacks__consume(stacks);
 			as_of = (struct report_as_of){ skel->bss->frozen, skel->bss->frozen_ns };
+			output__begin();
 			ret = report__print(rep, false, NULL, &as_of);
-			if (ferror(stdout)) {
-				/* stdout closed (`| head`): nobody reads the reports any more */
+			if (output__end()) {
 				reason = "output closed";
 				break;
 			}
@@ -674,6 +884,8 @@ int main(int argc, char **argv)
 			next += env.interval;
 		}
 	}
+	/* signals: a second Ctrl-C from here on exits at once */
+	arm_force_exit(sfd, launched && !launch.exited ? launch.pid : 0);
 	/*
 	 * Stop recording at one instant (unless the target's shutdown, exit or
 	 * exec did already), report what the maps hold, then detach. Detaching
@@ -689,7 +901,9 @@ int main(int argc, char **argv)
 	as_of = (struct report_as_of){ skel->bss->frozen, skel->bss->frozen_ns };
 	if (!skel->bss->exec_seen)
 		stacks__consume(stacks);
+	output__begin();
 	report__print(rep, true, reason, &as_of);
+	output__end();
 	{
 		double t0 = now_s(), ms = probes__detach(&probes);
 
@@ -701,8 +915,11 @@ int main(int argc, char **argv)
 		info("probes detached in %.1f ms (%.1f ms with the fd and exec tracepoints; the "
 		     "fd events are released in the background)", ms, (now_s() - t0) * 1e3);
 	}
+	/* output sink: the final report gets a bounded wait, then we go anyway */
+	code = output_status(output__drain(1.0), code);
 
 cleanup:
+	arm_force_exit(sfd, launched && !launch.exited ? launch.pid : 0);
 	probes__detach(&probes);
 	fds__detach(fd_links, nfd_links);
 	fds__detach_wait();

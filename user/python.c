@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include "log.h"
+#include "sanitize.h"
 #include "pyleak.h"
 #include "python.h"
 #include "x86.h"
@@ -20,32 +22,45 @@
 /* Fewer guard sites than this is not a PGO build, just a direct call or two. */
 #define PGO_GUARD_MIN	16
 
-const char *pyproc__find_module(pid_t pid, const struct procmaps *m, char *out, size_t len)
+/* Each executable file of m once, the lowest mapping of it first seen. */
+static bool seen_before(const struct procmaps *m, int i)
 {
-	int i, j;
+	int j;
+
+	for (j = 0; j < i; j++)
+		if (m->e[j].exec && !strcmp(m->e[j].path, m->e[i].path))
+			return true;
+	return false;
+}
+
+/* Files are opened as mapped (proc__mapped_path): a deleted or replaced
+ * interpreter is still the one running, and a name the target's owner
+ * planted is never opened. */
+static const char *find_exporting(pid_t pid, const struct procmaps *m, const char *symbol,
+				  char *out, size_t len)
+{
+	int i;
 
 	for (i = 0; i < m->n; i++) {
 		const struct map_entry *e = &m->e[i];
 		struct elf_file ef;
 		bool found;
 
-		if (!e->exec || !e->path[0])
+		if (!e->exec || !e->path[0] || seen_before(m, i))
 			continue;
-		/* each file once */
-		for (j = 0; j < i; j++)
-			if (m->e[j].exec && !strcmp(m->e[j].path, e->path))
-				break;
-		if (j < i)
+		if (proc__mapped_path(pid, e, out, len) || elf__open(&ef, out))
 			continue;
-		proc__root_path(pid, e->path, out, len);
-		if (elf__open(&ef, out))
-			continue;
-		found = elf__exports(&ef, "_PyRuntime");
+		found = elf__exports(&ef, symbol);
 		elf__close(&ef);
 		if (found)
 			return e->path;
 	}
 	return NULL;
+}
+
+const char *pyproc__find_module(pid_t pid, const struct procmaps *m, char *out, size_t len)
+{
+	return find_exporting(pid, m, "_PyRuntime", out, len);
 }
 
 static int read_u64(struct pyproc *p, uint64_t addr, uint64_t *v)
@@ -68,7 +83,7 @@ static bool parse_version(struct pyproc *p, const char *s)
 {
 	int major, minor, n = 0;
 
-	if (sscanf(s, "%d.%d%n", &major, &minor, &n) != 2 || major != 3 || n < 3)
+	if (sscanf(s, "%d.%d%n", &major, &minor, &n) != 2 || major < 2 || major > 3 || n < 3)
 		return false;
 	p->major = major;
 	p->minor = minor;
@@ -120,7 +135,7 @@ static int detect_version(struct pyproc *p, char *err, size_t errlen)
 			return 0;
 	}
 	snprintf(err, errlen, "%s: cannot tell the CPython version (no Py_Version, "
-		 "Py_GetVersion literal or soname)", p->module);
+		 "Py_GetVersion literal or soname)", sanitize__t(p->module));
 	return -ENOENT;
 }
 
@@ -326,10 +341,93 @@ static void find_libc(struct pyproc *p, const struct procmaps *m)
 			continue;
 		if (!strncmp(base + 1, "libc.so", 7) || !strncmp(base + 1, "libc-2.", 7)) {
 			snprintf(p->libc, sizeof(p->libc), "%s", m->e[i].path);
-			proc__root_path(p->pid, p->libc, p->libc_open, sizeof(p->libc_open));
+			proc__mapped_path(p->pid, &m->e[i], p->libc_open, sizeof(p->libc_open));
 			return;
 		}
 	}
+}
+
+/* Why /proc/PID/exe cannot be read: a kernel thread or a zombie has no
+ * executable, a process we may not trace hides it. */
+static int explain_no_exe(pid_t pid, int ret, char *err, size_t errlen)
+{
+	char fn[64], buf[1024], comm[64] = "", *open_paren, *close_paren;
+	unsigned long flags = 0;
+	char state = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/stat", pid);
+	fd = open(fn, O_RDONLY | O_CLOEXEC);
+	n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0) {
+		snprintf(err, errlen, "no such process");
+		return -ESRCH;
+	}
+	buf[n] = '\0';
+	open_paren = strchr(buf, '(');
+	close_paren = strrchr(buf, ')');
+	if (open_paren && close_paren && close_paren > open_paren) {
+		snprintf(comm, sizeof(comm), "%.*s", (int)(close_paren - open_paren - 1),
+			 open_paren + 1);
+		/* state, ppid, pgrp, session, tty_nr, tpgid, flags */
+		sscanf(close_paren + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags);
+	}
+	/* PF_KTHREAD (include/linux/sched.h) */
+	if (flags & 0x00200000) {
+		snprintf(err, errlen, "is a kernel thread (%s), not a process with a program",
+			 sanitize__t(comm));
+		return -EINVAL;
+	}
+	if (state == 'Z' || state == 'X') {
+		snprintf(err, errlen, "has exited (a zombie not yet reaped by its parent)");
+		return -ESRCH;
+	}
+	if (ret == -ENOENT) {
+		snprintf(err, errlen, "no such process");
+		return -ESRCH;
+	}
+	snprintf(err, errlen, "cannot read /proc/%d/exe: %s%s", pid, strerror(-ret),
+		 ret == -EACCES || ret == -EPERM ? " (ptrace access to it is denied: another "
+		 "user namespace, or a security module)" : "");
+	return ret;
+}
+
+/*
+ * No module exports _PyRuntime (3.7+): is it an older CPython? Its
+ * version, from Py_GetVersion's literal, makes a better error than "not
+ * a CPython process".
+ */
+static bool old_cpython(struct pyproc *p, const struct procmaps *m)
+{
+	char path[4200], err[256];
+	const char *mod = find_exporting(p->pid, m, "Py_GetVersion", path, sizeof(path));
+	bool ok;
+
+	if (!mod || elf__open(&p->elf, path))
+		return false;
+	snprintf(p->module, sizeof(p->module), "%s", mod);
+	ok = !detect_version(p, err, sizeof(err));
+	elf__close(&p->elf);
+	return ok;
+}
+
+bool pyproc__old_version(pid_t pid, const struct procmaps *m, char *version, size_t len)
+{
+	struct pyproc *p = calloc(1, sizeof(*p));
+	bool old;
+
+	if (!p)
+		return false;
+	p->pid = pid;
+	p->elf.fd = -1;
+	old = old_cpython(p, m);
+	if (old)
+		snprintf(version, len, "%s", p->version);
+	free(p);
+	return old;
 }
 
 int pyproc__open(struct pyproc *p, pid_t pid, char *err, size_t errlen)
@@ -346,11 +444,8 @@ int pyproc__open(struct pyproc *p, pid_t pid, char *err, size_t errlen)
 	p->elf.fd = -1;
 	snprintf(fn, sizeof(fn), "/proc/%d/exe", pid);
 	n = readlink(fn, p->exe, sizeof(p->exe) - 1);
-	if (n < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "%s", ret == -ENOENT ? "no such process" : strerror(-ret));
-		return ret;
-	}
+	if (n < 0)
+		return explain_no_exe(pid, -errno, err, errlen);
 	p->exe[n] = '\0';
 	ret = procmaps__read(pid, &m);
 	if (ret) {
@@ -358,16 +453,21 @@ int pyproc__open(struct pyproc *p, pid_t pid, char *err, size_t errlen)
 		return ret;
 	}
 	mod = pyproc__find_module(pid, &m, p->module_open, sizeof(p->module_open));
+	if (!mod && old_cpython(p, &m)) {
+		snprintf(err, errlen, "CPython %s is not supported (3.8 to 3.13)", p->version);
+		ret = -ENOTSUP;
+		goto out;
+	}
 	if (!mod) {
 		snprintf(err, errlen, "not a CPython process: nothing in %s or its libraries "
-			 "exports _PyRuntime", p->exe);
+			 "exports _PyRuntime", sanitize__t(p->exe));
 		ret = -ESRCH;
 		goto out;
 	}
 	snprintf(p->module, sizeof(p->module), "%s", mod);
 	ret = elf__open(&p->elf, p->module_open);
 	if (ret) {
-		snprintf(err, errlen, "cannot read %s: %s", p->module, strerror(-ret));
+		snprintf(err, errlen, "cannot read %s: %s", sanitize__t(p->module), strerror(-ret));
 		goto out;
 	}
 	procmaps__module_start(&m, p->module, &start);
@@ -378,8 +478,7 @@ int pyproc__open(struct pyproc *p, pid_t pid, char *err, size_t errlen)
 	if (ret)
 		goto out;
 	if (p->major != 3 || p->minor < 8 || p->minor > 13) {
-		snprintf(err, errlen, "CPython %s is not supported (supported: 3.8 to 3.13)",
-			 p->version);
+		snprintf(err, errlen, "CPython %s is not supported (3.8 to 3.13)", p->version);
 		ret = -ENOTSUP;
 		goto out;
 	}

@@ -58,6 +58,9 @@ int pyproc__open(struct pyproc *p, pid_t pid, char *err, size_t errlen);
 void pyproc__close(struct pyproc *p);
 /* The module exporting _PyRuntime in m, or NULL; path to open in out. */
 const char *pyproc__find_module(pid_t pid, const struct procmaps *m, char *out, size_t len);
+/* No module in m exports _PyRuntime, but one is a CPython older than 3.7
+ * (it exports Py_GetVersion): true, with its version. */
+bool pyproc__old_version(pid_t pid, const struct procmaps *m, char *version, size_t len);
 /* The walker's configuration for BPF. */
 void pyproc__bpf_offsets(const struct pyproc *p, struct py_offsets *b);
 /* PGO build whose object allocator is inlined at call sites: a function

@@ -16,6 +16,21 @@
 #define MAX_STR		1024
 #define MAX_LINETABLE	(1 << 20)
 
+/*
+ * Memory bounds. A target that keeps compiling code (templates, generated
+ * classes, eval) brings new code objects, names and line tables for as
+ * long as it runs. Names and files are interned: one copy per distinct
+ * text, kept for the symbolizer's life (resolved frames point at them);
+ * past MAX_NAME_BYTES a new text is not kept and the frame shows
+ * NAME_DROPPED. The per-code-object cache is evicted, least recently
+ * used half first, past MAX_CODES entries or MAX_TABLE_BYTES of line
+ * tables: an evicted code object still alive is read again if it recurs.
+ */
+#define MAX_NAME_BYTES	(16 << 20)
+#define MAX_CODES	16384
+#define MAX_TABLE_BYTES	(32 << 20)
+#define NAME_DROPPED	"[name dropped: symbol memory full]"
+
 struct code_ident {
 	uint64_t type, name, file, table;
 	int32_t firstlineno;
@@ -25,10 +40,11 @@ struct code_ident {
 struct code_entry {
 	uint64_t code;
 	struct code_ident id;
-	char *name;
-	char *file;
+	const char *name;	/* interned */
+	const char *file;	/* interned */
 	uint8_t *table;
 	size_t table_len;
+	uint64_t used;		/* the lookup tick it was last used at */
 	bool valid;
 };
 
@@ -37,36 +53,101 @@ struct symbolizer {
 	const struct pyver_offsets *o;
 	uint64_t code_type;
 	struct u64map codes;		/* code pointer -> struct code_entry */
-	char **retired;			/* names of reloaded entries: frames still point at them */
-	size_t nretired, capretired;
+	struct u64map names;		/* hash of a text -> char * (interned) */
+	uint64_t tick;
+	struct symbolizer_stats st;
 };
 
-/* Resolved frames keep pointers to an entry's strings, so a reloaded
- * entry (its address reused by another code object) retires them. */
-static void retire(struct symbolizer *s, char *str)
+static uint64_t hash_str(const char *p)
 {
-	if (!str)
-		return;
-	if (s->nretired == s->capretired) {
-		size_t cap = s->capretired ? s->capretired * 2 : 64;
-		char **p = realloc(s->retired, cap * sizeof(*p));
+	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
 
-		if (!p)
-			return;		/* leak it rather than leave frames dangling */
-		s->retired = p;
-		s->capretired = cap;
+	while (*p)
+		h = (h ^ (unsigned char)*p++) * 1099511628211ULL;
+	return h ? h : 1;
+}
+
+/* The interned copy of str (which is freed), or NAME_DROPPED. */
+static const char *intern(struct symbolizer *s, char *str)
+{
+	uint64_t h;
+	char **slot;
+	int fresh, probe;
+
+	if (!str)
+		return NULL;
+	h = hash_str(str);
+	/* a colliding hash moves on to the next key, a few times */
+	for (probe = 0; probe < 8; probe++, h = h + 1 ? h + 1 : 1) {
+		slot = u64map__get(&s->names, h);
+		if (slot && !strcmp(*slot, str)) {
+			free(str);
+			return *slot;
+		}
+		if (slot)
+			continue;
+		if (s->st.name_bytes + strlen(str) + 1 > MAX_NAME_BYTES)
+			break;
+		slot = u64map__upsert(&s->names, h, &fresh);
+		if (!slot)
+			break;
+		*slot = str;
+		s->st.name_bytes += strlen(str) + 1;
+		s->st.names++;
+		return str;
 	}
-	s->retired[s->nretired++] = str;
+	free(str);
+	s->st.names_dropped++;
+	return NAME_DROPPED;
 }
 
 static void unload(struct symbolizer *s, struct code_entry *e)
 {
-	retire(s, e->name);
-	retire(s, e->file);
+	if (e->table)
+		s->st.table_bytes -= e->table_len;
 	free(e->table);
 	e->name = e->file = NULL;
 	e->table = NULL;
+	e->table_len = 0;
 	e->valid = false;
+}
+
+/* Over a bound: drop the least recently used half of the cache. */
+static void evict(struct symbolizer *s)
+{
+	uint64_t key, *keys, *ticks, cut, oldest = s->tick;
+	struct code_entry *e;
+	size_t i = 0, n = 0, k, below;
+
+	keys = malloc(s->codes.used * sizeof(*keys) + 1);
+	ticks = malloc(s->codes.used * sizeof(*ticks) + 1);
+	if (!keys || !ticks) {
+		free(keys);
+		free(ticks);
+		return;
+	}
+	while (u64map__next(&s->codes, &i, &key, (void **)&e)) {
+		keys[n] = key;
+		ticks[n++] = e->used;
+		if (e->used < oldest)
+			oldest = e->used;
+	}
+	/* halfway between the oldest use and now: about the older half */
+	cut = oldest + (s->tick - oldest) / 2;
+	for (k = 0, below = 0; k < n; k++)
+		below += ticks[k] < cut;
+	if (!below || below == n)
+		cut = s->tick + 1;	/* cannot split: drop all */
+	for (k = 0; k < n; k++) {
+		e = u64map__get(&s->codes, keys[k]);
+		if (!e || e->used >= cut)
+			continue;
+		unload(s, e);
+		u64map__del(&s->codes, keys[k]);
+		s->st.codes_evicted++;
+	}
+	free(keys);
+	free(ticks);
 }
 
 struct symbolizer *symbolizer__new(pid_t pid, const struct pyver_offsets *o, uint64_t code_type)
@@ -82,12 +163,18 @@ struct symbolizer *symbolizer__new(pid_t pid, const struct pyver_offsets *o, uin
 		free(s);
 		return NULL;
 	}
+	if (u64map__init(&s->names, sizeof(char *))) {
+		u64map__free(&s->codes);
+		free(s);
+		return NULL;
+	}
 	return s;
 }
 
 void symbolizer__free(struct symbolizer *s)
 {
 	struct code_entry *e;
+	char **str;
 	uint64_t key;
 	size_t i = 0;
 
@@ -96,10 +183,17 @@ void symbolizer__free(struct symbolizer *s)
 	while (u64map__next(&s->codes, &i, &key, (void **)&e))
 		unload(s, e);
 	u64map__free(&s->codes);
-	for (i = 0; i < s->nretired; i++)
-		free(s->retired[i]);
-	free(s->retired);
+	i = 0;
+	while (u64map__next(&s->names, &i, &key, (void **)&str))
+		free(*str);
+	u64map__free(&s->names);
 	free(s);
+}
+
+void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *st)
+{
+	*st = s->st;
+	st->codes = s->codes.used;
 }
 
 static void put_utf8(char *out, size_t *n, size_t max, uint32_t c)
@@ -163,6 +257,14 @@ static char *read_unicode(struct symbolizer *s, uint64_t obj)
 	for (i = 0; i < length; i++) {
 		uint32_t c = kind == 1 ? raw[i] : kind == 2 ? ((uint16_t *)raw)[i] : ((uint32_t *)raw)[i];
 
+		/* A file name's undecodable bytes are U+DC80..U+DCFF in a str
+		 * (PEP 383 surrogateescape): give back the bytes themselves,
+		 * which the output escapes. */
+		if (c >= 0xdc80 && c <= 0xdcff) {
+			if (n + 1 < length * 4 + 1)
+				out[n++] = (char)(c - 0xdc00);
+			continue;
+		}
 		put_utf8(out, &n, length * 4 + 1, c);
 	}
 	out[n] = '\0';
@@ -218,9 +320,11 @@ static void load(struct symbolizer *s, struct code_entry *e)
 {
 	if (read_ident(s, e->code, &e->id))
 		return;
-	e->name = read_unicode(s, e->id.name);
-	e->file = read_unicode(s, e->id.file);
+	e->name = intern(s, read_unicode(s, e->id.name));
+	e->file = intern(s, read_unicode(s, e->id.file));
 	e->table = read_bytes(s, e->id.table, &e->table_len);
+	if (e->table)
+		s->st.table_bytes += e->table_len;
 	e->valid = e->name && e->file;
 }
 
@@ -230,7 +334,13 @@ static struct code_entry *lookup(struct symbolizer *s, uint64_t code)
 	struct code_entry *e;
 	int fresh;
 
+	/* before the upsert: eviction moves the map's values */
+	if (!u64map__get(&s->codes, code) &&
+	    (s->codes.used >= MAX_CODES || s->st.table_bytes > MAX_TABLE_BYTES))
+		evict(s);
 	e = u64map__upsert(&s->codes, code, &fresh);
+	if (e)
+		e->used = ++s->tick;
 	if (e && fresh) {
 		e->code = code;
 		load(s, e);

@@ -86,29 +86,6 @@ void out__labels(const struct snapshot *s, struct out_labels *l)
 	l->python = m->python ? m->python : "";
 }
 
-char *out__utf8(const char *s)
-{
-	unsigned char *p, *copy = (unsigned char *)strdup(s);
-
-	if (!copy)
-		return NULL;
-	for (p = copy; *p;) {
-		int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2 :
-			(*p & 0xf8) == 0xf0 ? 3 : -1;
-		int k;
-
-		for (k = 1; n > 0 && k <= n; k++)
-			if ((p[k] & 0xc0) != 0x80)
-				n = -1;
-		if (n < 0) {
-			*p++ = '?';
-			continue;
-		}
-		p += n + 1;
-	}
-	return (char *)copy;
-}
-
 int out__sibling(const char *path, const char *tag, char *buf, size_t len)
 {
 	const char *base = strrchr(path, '/'), *dot;

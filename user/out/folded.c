@@ -10,10 +10,11 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include "out.h"
+#include "sanitize.h"
 
 static void frame_text(struct obuf *b, const char *s)
 {
-	char *u = out__utf8(s), *p;
+	char *u = sanitize__utf8(s), *p;
 
 	for (p = u ? u : "?"; *p; p++)
 		obuf__put(b, *p == ';' ? ":" : *p == '\n' || *p == '\r' ? " " : p, 1);

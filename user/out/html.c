@@ -14,6 +14,7 @@
 #include <string.h>
 #include <jansson.h>
 #include "out.h"
+#include "sanitize.h"
 
 /* The page's script and style, as NUL-terminated strings. */
 __asm__(".pushsection .rodata\n"
@@ -36,7 +37,7 @@ extern const char pyleak_html_js[], pyleak_html_css[];
 
 static json_t *target_str(const char *s)
 {
-	char *u = out__utf8(s);
+	char *u = sanitize__utf8(s);
 	json_t *j = json_string(u ? u : "?");
 
 	free(u);

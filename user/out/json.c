@@ -6,37 +6,7 @@
 #include <string.h>
 #include <jansson.h>
 #include "out.h"
-
-/* A string from the target as JSON: jansson takes UTF-8 only, and a file
- * name need not be; invalid bytes become '?' rather than losing the field. */
-static json_t *json_target_str(const char *s)
-{
-	json_t *j = json_string(s);
-	unsigned char *p, *copy;
-
-	if (j)
-		return j;
-	copy = (unsigned char *)strdup(s);
-	if (!copy)
-		return json_string("");
-	for (p = copy; *p;) {
-		int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2 :
-			(*p & 0xf8) == 0xf0 ? 3 : -1;
-		int k;
-
-		for (k = 1; n > 0 && k <= n; k++)
-			if ((p[k] & 0xc0) != 0x80)
-				n = -1;
-		if (n < 0) {
-			*p++ = '?';
-			continue;
-		}
-		p += n + 1;
-	}
-	j = json_string((char *)copy);
-	free(copy);
-	return j ? j : json_string("");
-}
+#include "sanitize.h"
 
 static json_t *json_frames(const struct snap_stack *st)
 {
@@ -47,8 +17,8 @@ static json_t *json_frames(const struct snap_stack *st)
 	for (d = 0; sf && d < sf->depth; d++) {
 		json_t *fr = json_object();
 
-		json_object_set_new(fr, "function", json_target_str(sf->frames[d].function));
-		json_object_set_new(fr, "file", json_target_str(sf->frames[d].file));
+		json_object_set_new(fr, "function", sanitize__json(sf->frames[d].function));
+		json_object_set_new(fr, "file", sanitize__json(sf->frames[d].file));
 		json_object_set_new(fr, "line", json_integer(sf->frames[d].line));
 		json_array_append_new(frames, fr);
 	}
@@ -103,7 +73,7 @@ static json_t *json_fd_stack(const struct snapshot *sn, const struct snap_stack 
 	int k;
 
 	for (k = 0; d && k < d->nex; k++)
-		json_array_append_new(ex, json_target_str(d->examples[k]));
+		json_array_append_new(ex, sanitize__json(d->examples[k]));
 	for (k = 0; d && k < SNAP_SYSCALLS && d->sys[k].n; k++)
 		json_object_set_new(sys, fds__syscall_name(d->sys[k].nr, buf, sizeof(buf)),
 				    json_integer(d->sys[k].n));
@@ -153,11 +123,11 @@ void out_json__render(const struct snapshot *sn, const struct out_opts *opts, FI
 	json_object_set_new(o, "elapsed_s", json_real(sn->elapsed_s));
 	json_object_set_new(o, "pid", json_integer(m->pid));
 	json_object_set_new(o, "ns_pid", json_integer(m->ns_pid));
-	json_object_set_new(o, "comm", json_target_str(m->comm));
-	json_object_set_new(o, "cmdline", json_target_str(m->cmdline));
+	json_object_set_new(o, "comm", sanitize__json(m->comm));
+	json_object_set_new(o, "cmdline", sanitize__json(m->cmdline));
 	json_object_set_new(o, "container", json_string(m->container));
 	json_object_set_new(o, "python", json_string(m->python));
-	json_object_set_new(o, "executable", json_target_str(m->executable));
+	json_object_set_new(o, "executable", sanitize__json(m->executable));
 	json_object_set_new(o, "coverage", json_string(m->coverage));
 	json_object_set_new(o, "coverage_note", json_string(m->coverage_note));
 	json_object_set_new(o, "allocator", json_string(m->allocator));

@@ -44,9 +44,6 @@ struct out_labels {
 };
 void out__labels(const struct snapshot *s, struct out_labels *l);
 
-/* A string from the target (names, paths) as valid UTF-8: invalid bytes
- * become '?'. Returns a malloc'd copy, NULL on ENOMEM. */
-char *out__utf8(const char *s);
 /* The second file of an output (fds beside memory): TAG inserted before the
  * extension of PATH's last component, "heap.pb.gz" -> "heap.fds.pb.gz",
  * "stacks" -> "stacks.fds". */

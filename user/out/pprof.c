@@ -23,6 +23,7 @@
 #include <string.h>
 #include <zlib.h>
 #include "out.h"
+#include "sanitize.h"
 #include "proto/profile.pb-c.h"
 #include "u64map.h"
 
@@ -100,7 +101,7 @@ static int64_t str_of(struct builder *b, const char *s)
 			return *slot - 1;
 		h = fnv(h, "+", 1);
 	}
-	copy = out__utf8(s);
+	copy = sanitize__utf8(s);
 	if (!copy || vec_push(&b->strings, copy)) {
 		free(copy);
 		u64map__del(&b->str_ix, h);

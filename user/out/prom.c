@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "out.h"
+#include "sanitize.h"
 
 static const char *const stat_help[STAT__COUNT] = {
 	[STAT_ALLOCS] = "Allocations recorded.",
@@ -41,7 +42,7 @@ static const char *const stat_help[STAT__COUNT] = {
 /* A label value: valid UTF-8, with \ " and newline escaped. */
 static void label_value(struct obuf *b, const char *s)
 {
-	char *u = out__utf8(s), *p;
+	char *u = sanitize__utf8(s), *p;
 
 	for (p = u ? u : "?"; *p; p++) {
 		if (*p == '\\')

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include "out.h"
+#include "sanitize.h"
 
 static const char *human(double v, char *buf, size_t len)
 {
@@ -26,10 +27,11 @@ static const char *human(double v, char *buf, size_t len)
 	return buf;
 }
 
-/* A string that came from the target (names, paths). */
+/* A string that came from the target (names, paths): escaped, so that
+ * it can neither drive the terminal nor forge report lines. */
 static void put_target_str(FILE *f, const char *s)
 {
-	fputs(s, f);
+	fputs(sanitize__t(s), f);
 }
 
 static bool import_frame(const struct frame_info *fr)
