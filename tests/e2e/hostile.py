@@ -778,7 +778,7 @@ RSS_GROWTH_MB = 10
 # 330 bytes, in a table that doubles) for every stack ever seen, 21 MB after 22000
 # stacks of this fixture, which swamps everything else. The symbolizer's own bounds are
 # tested in tests/unit/test_symbolize.c.
-RSS_CHECK = False
+RSS_CHECK = True
 
 
 def sc_rss_compile_churn(c, py):
