@@ -47,7 +47,7 @@ struct {
  * Not preallocated: kernel memory grows with the nodes in use. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 262144);	/* --max-stacks */
+	__uint(max_entries, 524288);	/* --max-stacks */
 	__type(key, __u64);
 	__type(value, struct stack_node);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -57,7 +57,7 @@ struct {
  * the code object still exists (a finished import's is freed at once). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 512 * 1024);
+	__uint(max_entries, 1024 * 1024);
 } new_nodes SEC(".maps");
 
 /*

@@ -681,7 +681,8 @@ int collect__run(struct collector *c, bool final, const char *exit_reason, uint3
 	read_stats(c, sn->stats);
 	/* after both sections marked what they reference; lost node events
 	 * since the last sweep leave nodes only the kernel map knows */
-	stacks__sweep(c->stacks_tab, sn->stats[STAT_STACK_EVENTS_LOST] != c->events_lost);
+	stacks__sweep(c->stacks_tab, sn->stats[STAT_STACK_NODES],
+		      sn->stats[STAT_STACK_EVENTS_LOST] != c->events_lost);
 	c->events_lost = sn->stats[STAT_STACK_EVENTS_LOST];
 	stacks__store(c->stacks_tab, sn->stats[STAT_STACK_NODES], &sn->store);
 	t = mono_s();

@@ -81,7 +81,7 @@ static struct env {
 	.min_age_ms = 500,
 	.max_size = UINT64_MAX,
 	.max_allocs = 1 << 20,
-	.max_stacks = 262144,
+	.max_stacks = 524288,
 	.max_fds = 65536,
 	.memory = true,
 	.fds = true,
@@ -168,7 +168,7 @@ static const char help[] =
 "                         16 to 16777216; about 100 bytes each when full)\n"
 "      --max-fds N        open fds tracked (default 65536, 16 to 1048576)\n"
 "      --max-stacks N     frames in the stack store, a prefix tree of the live\n"
-"                         Python stacks (default 262144, 16 to 4194304; about\n"
+"                         Python stacks (default 524288, 16 to 4194304; about\n"
 "                         90 bytes each when full)\n"
 "\n"
 "  -v, --verbose          diagnostics; twice for libbpf and the verifier log\n"
@@ -856,6 +856,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (skel->bss->exec_seen) {
+			stacks__hold(stacks);
 			warn("pid %d exec'd a new program; the traced image is gone", env.pid);
 			reason = "target exec'd";
 			code = EXIT_TARGET;

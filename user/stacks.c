@@ -21,7 +21,6 @@ struct node {
 	unsigned int built;	/* the table's gen when sf was built */
 	uint32_t children;	/* mirrored nodes whose parent this is */
 	uint32_t idle;		/* sweeps without a reference */
-	uint32_t born;		/* sweeps done when it (re)entered the kernel map */
 	bool marked;
 	bool in_bpf;
 };
@@ -35,7 +34,14 @@ struct stack_table {
 	uint32_t sweeps;
 	uint64_t evicted;
 	uint64_t max_nodes;
+	uint64_t peak;
+	unsigned int calls;	/* stacks__mark() calls: a long report drains the ring */
+	bool held;		/* stacks__hold(): announcements are ignored */
 };
+
+/* Marks between two drains of the ring during a report: scanning a large
+ * allocs map takes long enough for a start-up storm to fill the ring. */
+#define DRAIN_EVERY	4096
 
 static const struct stack_frames unreadable = { .depth = -1 };
 
@@ -63,7 +69,6 @@ static struct node *add_node(struct stack_table *t, uint64_t id, const struct st
 	if (e) {
 		e->in_bpf = true;
 		e->idle = 0;
-		e->born = t->sweeps;
 		if (memcmp(&e->n, sn, sizeof(*sn)) || !same_frame(&e->fi, &fi)) {
 			e->n = *sn;
 			e->fi = fi;
@@ -80,7 +85,6 @@ static struct node *add_node(struct stack_table *t, uint64_t id, const struct st
 	e->n = *sn;
 	e->fi = fi;
 	e->in_bpf = true;
-	e->born = t->sweeps;
 	return e;
 }
 
@@ -205,7 +209,12 @@ int stacks__poll_fd(struct stack_table *t)
 
 int stacks__consume(struct stack_table *t)
 {
-	return ring_buffer__consume(t->rb);
+	return t->held ? 0 : ring_buffer__consume(t->rb);
+}
+
+void stacks__hold(struct stack_table *t)
+{
+	t->held = true;
 }
 
 const struct stack_frames *stacks__get(struct stack_table *t, uint64_t id)
@@ -230,6 +239,8 @@ void stacks__mark(struct stack_table *t, uint64_t id)
 	struct node *e;
 	int d;
 
+	if (++t->calls % DRAIN_EVERY == 0)
+		stacks__consume(t);
 	for (d = 0; d < MAX_FRAMES && id > STACK_ROOT_TRUNCATED; d++) {
 		e = get_node(t, id);
 		if (!e || e->marked)
@@ -276,12 +287,15 @@ static void drop(struct stack_table *t, uint64_t id)
 	}
 }
 
-void stacks__sweep(struct stack_table *t, bool lost_events)
+void stacks__sweep(struct stack_table *t, uint64_t nodes_added, bool lost_events)
 {
 	uint64_t key, *gone;
 	size_t i = 0, n = 0, k;
 	struct node *e;
 
+	/* the most the kernel map held: the sweeps are where it shrinks */
+	if (nodes_added > t->evicted && nodes_added - t->evicted > t->peak)
+		t->peak = nodes_added - t->evicted;
 	if (lost_events)
 		resync(t);
 	t->sweeps++;
@@ -294,10 +308,10 @@ void stacks__sweep(struct stack_table *t, bool lost_events)
 		}
 		/* Unreferenced: the snapshot being made will not show it. */
 		node_free_frames(e);
-		/* A node added since the previous sweep may be the stack of an
-		 * allocation made after this report's scan: it waits a sweep.
-		 * Otherwise BPF adds it again if the stack recurs. */
-		if (e->in_bpf && e->born + 1 < t->sweeps) {
+		/* BPF adds it again if the stack recurs. An allocation made
+		 * on it after this report's scan finds it here at the next
+		 * report (the mirror keeps it KEEP_SWEEPS). */
+		if (e->in_bpf) {
 			if (!bpf_map_delete_elem(t->nodes_fd, &key))
 				t->evicted++;
 			e->in_bpf = false;
@@ -332,6 +346,7 @@ static uint64_t memlock_of(int fd)
 void stacks__store(struct stack_table *t, uint64_t nodes_added, struct stack_store *out)
 {
 	out->nodes = nodes_added > t->evicted ? nodes_added - t->evicted : 0;
+	out->peak_nodes = t->peak > out->nodes ? t->peak : out->nodes;
 	out->max_nodes = t->max_nodes;
 	out->kernel_bytes = memlock_of(t->nodes_fd) + memlock_of(t->events_fd);
 	out->mirrored = t->map.used;

@@ -27,6 +27,7 @@ struct stack_frames {
 /* The store's size, for every report. */
 struct stack_store {
 	uint64_t nodes;		/* nodes in the kernel map */
+	uint64_t peak_nodes;	/* the most it held (just before a report's eviction) */
 	uint64_t max_nodes;	/* its capacity (--max-stacks) */
 	uint64_t kernel_bytes;	/* kernel memory of the map and its ring buffer, as the kernel
 				 * accounts it (fdinfo memlock) */
@@ -39,17 +40,21 @@ struct stack_table *stacks__new(int nodes_fd, int events_fd, struct symbolizer *
 void stacks__free(struct stack_table *t);
 /* For poll(): readable when new nodes were announced. */
 int stacks__poll_fd(struct stack_table *t);
-/* Symbolize every node announced since the last call. */
+/* Symbolize every node announced since the last call (also done now and
+ * then by stacks__mark(), so that a long report does not fill the ring). */
 int stacks__consume(struct stack_table *t);
+/* The target exec'd: its code objects are gone, nodes announced from now
+ * on cannot be symbolized (trying would spoil the symbolizer's cache). */
+void stacks__hold(struct stack_table *t);
 /* The frames of a stack id (built now if they were not yet); valid until
  * the next stacks__sweep() that finds the stack unreferenced. NULL for the
  * special ids. */
 const struct stack_frames *stacks__get(struct stack_table *t, uint64_t id);
-/* Garbage collection: mark every id still referenced, then sweep. With
- * resync (new-node events were lost), nodes BPF added unannounced are
+/* Garbage collection: mark every id still referenced, then sweep;
+ * nodes_added is the BPF counter STAT_STACK_NODES. With resync (new-node events were lost), nodes BPF added unannounced are
  * found in the kernel map first, so they can be evicted too. */
 void stacks__mark(struct stack_table *t, uint64_t id);
-void stacks__sweep(struct stack_table *t, bool resync);
+void stacks__sweep(struct stack_table *t, uint64_t nodes_added, bool resync);
 /* nodes_added: the BPF counter STAT_STACK_NODES. */
 void stacks__store(struct stack_table *t, uint64_t nodes_added, struct stack_store *out);
 

@@ -151,8 +151,8 @@ void out_json__render(const struct snapshot *sn, const struct out_opts *opts, FI
 		json_object_set_new(js, snapshot__stat_names[k], json_integer((json_int_t)sn->stats[k]));
 	json_object_set_new(o, "stats", js);
 	json_object_set_new(o, "stack_store",
-			    json_pack("{s:I,s:I,s:I,s:I,s:I}", "nodes", (json_int_t)sn->store.nodes,
-				      "max_nodes", (json_int_t)sn->store.max_nodes, "kernel_bytes",
+			    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "nodes", (json_int_t)sn->store.nodes,
+				      "peak_nodes", (json_int_t)sn->store.peak_nodes, "max_nodes", (json_int_t)sn->store.max_nodes, "kernel_bytes",
 				      (json_int_t)sn->store.kernel_bytes, "mirrored",
 				      (json_int_t)sn->store.mirrored, "evicted",
 				      (json_int_t)sn->store.evicted));
