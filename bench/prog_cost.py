@@ -98,15 +98,17 @@ def main():
     total = 0
     print("%s, work.py %d: %.3f s of work, %d events (allocs + frees)" %
           (" ".join(cmd[:-3]), a.iterations, seconds, events))
-    print("%-24s %12s %14s %9s" % ("program", "run_cnt", "run_time_ns", "ns/run"))
+    print("%-24s %12s %14s %9s %8s" % ("program", "run_cnt", "run_time_ns", "ns/run", "xlated"))
     for p in sorted(progs, key=lambda p: -p.get("run_time_ns", 0)):
         cnt, ns = p.get("run_cnt", 0), p.get("run_time_ns", 0)
         total += ns
         if cnt:
-            print("%-24s %12d %14d %9.0f" % (p["name"], cnt, ns, ns / cnt))
+            print("%-24s %12d %14d %9.0f %8d" % (p["name"], cnt, ns, ns / cnt, p.get("bytes_xlated", 0)))
     if events:
         print("BPF run time per event: %.0f ns" % (total / events))
-    print("stack_store: %s" % " ".join(l for l in text.splitlines() if l.startswith("stack store"))[-200:])
+    for l in text.splitlines():
+        if l.startswith("stack store") or l.startswith("stats:"):
+            print(l)
 
 
 if __name__ == "__main__":

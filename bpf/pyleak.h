@@ -18,6 +18,10 @@
 /* Bytes copied per frame in one read; covers every field the walker
  * uses (largest: 3.8/3.9 PyFrameObject.f_lasti at 104, an int). */
 #define FRAME_READ		112
+/* Bytes of a PyThreadState read in one go by the walker: thread_id and
+ * frame / cframe / current_frame lie below 184 in 3.8-3.13 (largest:
+ * 3.8-3.10 thread_id at 176), and PyThreadState is larger than this. */
+#define TSTATE_READ		192
 
 /* Stack ids with no Python frames behind them. */
 #define STACK_NONE	0ULL	/* no Python thread state: GIL released, native thread */
@@ -142,26 +146,26 @@ struct node_event {
 	struct stack_node node;
 };
 
-/* 64-bit mix of (parent, frame) (MurmurHash3's fmix64 finalizer over the
- * three fields): any change in the chain changes the leaf's id with
- * probability ~2^-64; collisions are still detected (STAT_STACK_COLLISIONS).
- * Ids 0 and 1 are the roots and special stacks, never a node's. */
-static inline __u64 stack_node_mix(__u64 h)
+/*
+ * A node's id: MurmurHash3's fmix64 finalizer (a bijection) over the
+ * parent's id xor the frame. The frame (code, pos) is packed injectively
+ * for code below 2^47 (user space) and pos below 2^17: pos's low bits go
+ * above the address, its rare high bits into the address's low 4, which
+ * are 0 (code objects are 16-byte aligned). A collision then needs two
+ * (parent, frame) pairs with equal xor: ~2^-64 for unrelated parents, and
+ * it is still detected (STAT_STACK_COLLISIONS). One multiply-xorshift
+ * round per frame: the walker chains it over every frame of every stack.
+ * Ids 0 and 1 are the roots and special stacks, never a node's.
+ */
+static inline __u64 stack_node_id(__u64 parent, __u64 code, __u32 pos)
 {
+	__u64 h = parent ^ code ^ ((__u64)pos << 47) ^ (pos >> 17);
+
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdULL;
 	h ^= h >> 33;
 	h *= 0xc4ceb9fe1a85ec53ULL;
 	h ^= h >> 33;
-	return h;
-}
-
-static inline __u64 stack_node_id(__u64 parent, __u64 code, __u32 pos)
-{
-	__u64 h = stack_node_mix(parent ^ 0x9e3779b97f4a7c15ULL);
-
-	h = stack_node_mix(h ^ code);
-	h = stack_node_mix(h ^ ((__u64)pos << 17) ^ pos);
 	return h <= STACK_ROOT_TRUNCATED ? h + 2 : h;
 }
 

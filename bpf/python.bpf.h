@@ -32,9 +32,36 @@ struct walk_buf {
 	__u64 code[MAX_FRAMES];
 	__u64 ids[MAX_FRAMES];		/* node id of frame i, chained from the outermost */
 	__u32 pos[MAX_FRAMES];
-	/* Offsets are masked to 0x7f so the verifier sees them in bounds. */
+	/* Offsets are masked to 0x7f / 0xff so the verifier sees them in bounds. */
 	__u8 frame[0x80 + 8];
+	__u8 ts[0x100 + 8];		/* the thread state's first TSTATE_READ bytes */
 };
+
+/* Both thread state fields the walker needs come from one read of its
+ * head (a read costs about as much as the walk's per-frame work); a layout
+ * with them further in would be read field by field. */
+static __always_inline bool tstate_in_head(const struct py_offsets *off)
+{
+	return off->tstate_thread_id <= TSTATE_READ - 8 && off->tstate_frame <= TSTATE_READ - 8;
+}
+
+/* Read the head of tstate into b->ts; then tstate_field() is free. */
+static __always_inline long tstate_read_head(const struct py_offsets *off, struct walk_buf *b,
+					     __u64 tstate)
+{
+	if (!tstate_in_head(off))
+		return 0;
+	return bpf_probe_read_user(b->ts, TSTATE_READ, (void *)tstate);
+}
+
+static __always_inline long tstate_field(const struct py_offsets *off, struct walk_buf *b,
+					 __u64 tstate, __u32 field, __u64 *out)
+{
+	if (!tstate_in_head(off))
+		return bpf_probe_read_user(out, sizeof(*out), (void *)(tstate + field));
+	*out = *(__u64 *)(b->ts + (field & 0xff));
+	return 0;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -66,7 +93,7 @@ struct {
  * thread's fs base on glibc x86-64) is this thread's: gilstate's
  * tstate_current names the GIL holder, not necessarily the caller.
  */
-static __always_inline __u64 current_tstate(const struct py_offsets *off)
+static __always_inline __u64 current_tstate(const struct py_offsets *off, struct walk_buf *b)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
@@ -96,7 +123,8 @@ static __always_inline __u64 current_tstate(const struct py_offsets *off)
 		goto fail;
 	if (!tstate)
 		return 0;
-	if (bpf_probe_read_user(&tid, sizeof(tid), (void *)(tstate + off->tstate_thread_id)))
+	if (tstate_read_head(off, b, tstate) ||
+	    tstate_field(off, b, tstate, off->tstate_thread_id, &tid))
 		goto fail;
 	if (tid != fsbase) {
 		stat_inc(STAT_TSTATE_OTHER);
@@ -302,20 +330,17 @@ static long insert_node(__u32 j, struct insert_ctx *c)
  * STACK_LOST when the store is full. A stack already known costs the walk
  * and one lookup; a new one adds only the nodes its prefix lacks.
  */
-static __always_inline __u64 python_stack_id_of(const struct py_offsets *off, __u64 tstate)
+static __always_inline __u64 python_stack_id_of(const struct py_offsets *off, struct walk_buf *b,
+						 __u64 tstate)
 {
-	struct walk_ctx c = { .off = off };
+	struct walk_ctx c = { .off = off, .buf = b };
 	struct insert_ctx ic = {};
 	struct stack_node *n;
-	struct walk_buf *b;
-	__u32 zero = 0, i, k;
+	__u32 i, k;
 	__u64 frame, h;
 
-	b = bpf_map_lookup_elem(&walkbuf, &zero);
-	if (!b)
-		return STACK_NONE;
-	c.buf = b;
-	if (bpf_probe_read_user(&frame, sizeof(frame), (void *)(tstate + off->tstate_frame)))
+	/* b->ts holds tstate's head (current_tstate() or our caller read it) */
+	if (tstate_field(off, b, tstate, off->tstate_frame, &frame))
 		goto fail;
 	/* 3.11/3.12: tstate->cframe->current_frame */
 	if (off->cframe_current_frame != NO_OFFSET && frame &&
@@ -378,15 +403,26 @@ fail:
  * TLS one while it holds the GIL, else found in the thread list. */
 static __always_inline __u64 python_stack_id(const struct py_offsets *off)
 {
-	__u64 tstate = current_tstate(off);
+	struct walk_buf *b;
+	__u32 zero = 0;
+	__u64 tstate;
 
-	if (!tstate)
+	b = bpf_map_lookup_elem(&walkbuf, &zero);
+	if (!b)
+		return STACK_NONE;
+	tstate = current_tstate(off, b);
+	if (!tstate) {
 		tstate = thread_tstate(off);
+		if (tstate && tstate_read_head(off, b, tstate)) {
+			stat_inc(STAT_READ_FAILED);
+			return STACK_NONE;
+		}
+	}
 	if (!tstate) {
 		stat_inc(STAT_NO_TSTATE);
 		return STACK_NONE;
 	}
-	return python_stack_id_of(off, tstate);
+	return python_stack_id_of(off, b, tstate);
 }
 
 #endif /* __PYTHON_BPF_H */
