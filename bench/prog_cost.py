@@ -3,6 +3,7 @@
 """Where a traced allocation's time goes: BPF run time per program.
 
     python3 bench/prog_cost.py [--python PATH] [--iterations N] [--tool PATH] [-- TOOL_ARGS...]
+    python3 bench/prog_cost.py --ab OTHER_TOOL [--python PATH] [--iterations N] [--tool PATH]
 
 Runs `pyleak-bpf --no-fds TOOL_ARGS 600 -- PYTHON bench/work.py N` with the kernel's BPF
 run-time statistics on (BPF_ENABLE_STATS: held by this process's fd, so the global sysctl
@@ -56,13 +57,82 @@ def progs_of(pid):
     return [p for p in json.loads(out) if p["id"] in ids]
 
 
+def wait_text(path, pattern, proc, what, limit=120):
+    end = time.monotonic() + limit
+    while True:
+        m = re.search(pattern, open(path).read())
+        if m:
+            return m
+        if proc.poll() is not None or time.monotonic() > end:
+            sys.exit("prog_cost: %s did not happen:\n%s" % (what, open(path).read()[-2000:]))
+        time.sleep(0.05)
+
+
+def ab_round(a, tmp):
+    """One work.py, both tools attached with -p: {tool: {program: ns/run}}."""
+    go, hold = os.path.join(tmp, "go"), os.path.join(tmp, "hold")
+    for f in (go, hold):
+        if os.path.exists(f):
+            os.unlink(f)
+    env = dict(os.environ, PYLEAK_BENCH_GO=go, PYLEAK_BENCH_HOLD=hold)
+    env.pop("PYTHONMALLOC", None)
+    wout = os.path.join(tmp, "work.out")
+    with open(wout, "w") as f:
+        work = subprocess.Popen([a.python, os.path.join(HERE, "work.py"), str(a.iterations)],
+                                stdout=f, stderr=subprocess.STDOUT, env=env)
+    # work.py waits for GO only once its interpreter is up: give it that long
+    time.sleep(1.0)
+    tracers = []
+    for k, tool in enumerate((a.tool, a.ab)):
+        out = os.path.join(tmp, "tracer%d.out" % k)
+        with open(out, "w") as f:
+            tracers.append((tool, out, subprocess.Popen([tool, "--no-fds", "-p", str(work.pid), "600"],
+                                                        stdout=f, stderr=subprocess.STDOUT)))
+    for tool, out, proc in tracers:
+        wait_text(out, r"Ctrl-C to end", proc, "%s attaching" % tool)
+    open(go, "w").close()
+    wait_text(wout, r"PYLEAK-BENCH seconds=([0-9.]+)", work, "the work")
+    res = {}
+    for tool, out, proc in tracers:
+        res[tool] = dict((p["name"], p["run_time_ns"] / p["run_cnt"]) for p in progs_of(proc.pid)
+                         if p.get("run_cnt"))
+    for tool, out, proc in tracers:
+        proc.send_signal(2)
+        proc.wait(timeout=60)
+    open(hold, "w").close()
+    work.wait(timeout=60)
+    return res
+
+
+def ab(a):
+    fd = enable_stats()
+    tmp = tempfile.mkdtemp(prefix="pyleak-cost-")
+    rounds = [ab_round(a, tmp) for _ in range(a.rounds)]
+    os.close(fd)
+    names = ("pymem_malloc_enter", "pymem_realloc_enter", "pymem_free_enter", "alloc_exit")
+    print("work.py %d on %s, %d rounds, both tools attached with -p to the same process;"
+          " median ns/run" % (a.iterations, a.python, a.rounds))
+    print("%-40s %s" % ("tool", " ".join("%20s" % n for n in names)))
+    for tool in (a.tool, a.ab):
+        cells = []
+        for n in names:
+            v = sorted(r[tool].get(n, 0) for r in rounds)
+            cells.append("%20.0f" % v[len(v) // 2])
+        print("%-40s %s" % (tool, " ".join(cells)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--python", default="/root/.pyenv/versions/3.11.7/bin/python3.11")
     ap.add_argument("--iterations", type=int, default=50000)
     ap.add_argument("--tool", default=os.path.join(ROOT, "pyleak-bpf"))
+    ap.add_argument("--ab", metavar="OTHER_TOOL")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("tool_args", nargs="*")
     a = ap.parse_args()
+    if a.ab:
+        return ab(a)
+
 
     fd = enable_stats()
     tmp = tempfile.mkdtemp(prefix="pyleak-cost-")

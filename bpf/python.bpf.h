@@ -18,6 +18,9 @@
 #endif
 
 #define MAX_PY_THREADS	1024	/* thread states visited to find the caller's */
+#ifndef FRAME_WINDOW
+#define FRAME_WINDOW	1024	/* bytes read at once below a 3.11+ innermost frame */
+#endif
 
 /*
  * Every function takes the target's walker configuration as a pointer:
@@ -33,8 +36,10 @@ struct walk_buf {
 	__u64 ids[MAX_FRAMES];		/* node id of frame i, chained from the outermost */
 	__u32 pos[MAX_FRAMES];
 	/* Offsets are masked to 0x7f / 0xff so the verifier sees them in bounds. */
-	__u8 frame[0x80 + 8];
 	__u8 ts[0x100 + 8];		/* the thread state's first TSTATE_READ bytes */
+	/* FRAME_WINDOW bytes ending at the innermost frame's FRAME_READ, then
+	 * one frame's copy (and room for its masked fields) */
+	__u8 win[FRAME_WINDOW + 0x80 + 8];
 };
 
 /* Both thread state fields the walker needs come from one read of its
@@ -140,32 +145,55 @@ struct walk_ctx {
 	const struct py_offsets *off;
 	struct walk_buf *buf;
 	__u64 frame;
+	__u64 win, win_len;		/* target range copied to buf->win, or 0 */
 	__u32 depth;
 	__u32 failed;
 	__u32 truncated;
 };
+
+/* What the walker takes from a frame's copy. */
+struct frame_fields {
+	__u64 code, previous, pos;
+	__u8 owner;
+};
+
+static __always_inline void frame_fields(const struct py_offsets *off, const __u8 *f,
+					 struct frame_fields *out)
+{
+	out->code = *(__u64 *)(f + (off->frame_code & 0x7f));
+	out->previous = *(__u64 *)(f + (off->frame_previous & 0x7f));
+	out->pos = *(__u64 *)(f + (off->frame_pos & 0x7f));
+	out->owner = off->frame_owner != NO_OFFSET ? f[off->frame_owner & 0x7f] : 0;
+}
 
 /* One frame per call; returns 1 to stop the bpf_loop. */
 static long walk_frame(__u32 i, struct walk_ctx *c)
 {
 	const struct py_offsets *off = c->off;
 	struct walk_buf *b = c->buf;
-	__u64 code, pos;
+	struct frame_fields ff;
+	__u64 code, pos, rel;
 	__u32 d;
 
 	if (!c->frame)
 		return 1;
-	/* One bulk read per frame, then pick the fields out of the copy. */
-	if (bpf_probe_read_user(b->frame, FRAME_READ, (void *)c->frame)) {
-		c->failed = 1;
-		return 1;
+	rel = c->frame - c->win;
+	if (!c->win || c->frame < c->win || rel + FRAME_READ > c->win_len) {
+		/* One bulk read per frame (into the slot past the window), then
+		 * pick the fields out of the copy. */
+		if (bpf_probe_read_user(b->win + FRAME_WINDOW, FRAME_READ, (void *)c->frame)) {
+			c->failed = 1;
+			return 1;
+		}
+		rel = FRAME_WINDOW;
 	}
-	code = *(__u64 *)(b->frame + (off->frame_code & 0x7f));
-	c->frame = *(__u64 *)(b->frame + (off->frame_previous & 0x7f));
+	/* else a caller in the same data-stack page: already copied */
+	frame_fields(off, b->win + (rel > FRAME_WINDOW ? FRAME_WINDOW : rel), &ff);
+	code = ff.code;
+	c->frame = ff.previous;
 
 	/* 3.12+: C-stack shim frames (`<shim>`) are the interpreter's own. */
-	if (off->frame_owner != NO_OFFSET &&
-	    b->frame[off->frame_owner & 0x7f] == off->owner_cstack)
+	if (off->frame_owner != NO_OFFSET && ff.owner == off->owner_cstack)
 		return 0;
 	if (!code)
 		return 0;
@@ -173,12 +201,12 @@ static long walk_frame(__u32 i, struct walk_ctx *c)
 	if (off->pos_is_ptr) {
 		/* prev_instr/instr_ptr points into co_code_adaptive; before the
 		 * first instruction (3.11/3.12) it points one unit before it. */
-		pos = *(__u64 *)(b->frame + (off->frame_pos & 0x7f));
+		pos = ff.pos;
 		pos -= code + off->code_adaptive;
 		if ((__s64)pos < 0)
 			pos = POS_NOT_STARTED;
 	} else {
-		__s32 lasti = *(__s32 *)(b->frame + (off->frame_pos & 0x7f));
+		__s32 lasti = (__s32)ff.pos;	/* f_lasti is an int (x86-64: the low half) */
 
 		pos = lasti < 0 ? POS_NOT_STARTED : (__u32)lasti;
 	}
@@ -287,8 +315,43 @@ struct insert_ctx {
 	__u32 depth;		/* frames in buf */
 	__u32 top;		/* frames [0, top) are missing from the store */
 	__u64 root;		/* STACK_ROOT or STACK_ROOT_TRUNCATED */
+	__u64 h;		/* chain_id(): the id so far */
 	long err;
 };
+
+/* ids[i] for frame i = depth - 1 - k, outermost first. */
+static long chain_id(__u32 k, struct insert_ctx *c)
+{
+	struct walk_buf *b = c->buf;
+	__u32 i;
+
+	if (k >= c->depth)
+		return 1;
+	i = (c->depth - 1 - k) & (MAX_FRAMES - 1);
+	c->h = stack_node_id(c->h, b->code[i], b->pos[i]);
+	b->ids[i] = c->h;
+	return 0;
+}
+
+/* Frame k + 1's node, innermost first: the first one in the store ends
+ * the search (top = k + 1); a collision there fails it (err). */
+static long find_known(__u32 k, struct insert_ctx *c)
+{
+	struct walk_buf *b = c->buf;
+	struct stack_node *n;
+	__u32 i = (k + 1) & (MAX_FRAMES - 1);	/* k < MAX_FRAMES - 1 */
+
+	if (k + 1 >= c->depth)
+		return 1;
+	n = bpf_map_lookup_elem(&stack_nodes, &b->ids[i]);
+	if (!n)
+		return 0;
+	if (!node_is(n, i + 1 < c->depth ? b->ids[(i + 1) & (MAX_FRAMES - 1)] : c->root,
+		     b->code[i], b->pos[i]))
+		c->err = -EEXIST;
+	c->top = i;
+	return 1;
+}
 
 /* Add frame top - 1 - j, outermost missing first, so that a node's parent
  * is in the store before it (userspace sees parents announced first). */
@@ -336,8 +399,7 @@ static __always_inline __u64 python_stack_id_of(const struct py_offsets *off, st
 	struct walk_ctx c = { .off = off, .buf = b };
 	struct insert_ctx ic = {};
 	struct stack_node *n;
-	__u32 i, k;
-	__u64 frame, h;
+	__u64 frame;
 
 	/* b->ts holds tstate's head (current_tstate() or our caller read it) */
 	if (tstate_field(off, b, tstate, off->tstate_frame, &frame))
@@ -349,6 +411,27 @@ static __always_inline __u64 python_stack_id_of(const struct py_offsets *off, st
 		goto fail;
 
 	c.frame = frame;
+	/*
+	 * 3.11+ (_PyInterpreterFrame, pos_is_ptr): a thread's frames are
+	 * pushed contiguously on its data stack, callers below callees, so
+	 * one read below the innermost frame holds several of them; the
+	 * walk reads the others (generators', shims on the C stack, frames
+	 * in an older data-stack chunk) one by one. The window stays in the
+	 * innermost frame's page, which is mapped; the page below may not be.
+	 */
+	if (off->pos_is_ptr && frame) {
+		__u64 end = frame + FRAME_READ, start = end - FRAME_WINDOW;
+		__u64 len;
+
+		if (start < (frame & ~4095ULL))
+			start = frame & ~4095ULL;
+		len = end - start;
+		if (len >= FRAME_READ && len <= FRAME_WINDOW &&
+		    !bpf_probe_read_user(b->win, len, (void *)start)) {
+			c.win = start;
+			c.win_len = len;
+		}
+	}
 	bpf_loop(MAX_FRAME_VISITS, walk_frame, &c, 0);
 	if (c.failed)
 		stat_inc(STAT_READ_FAILED);
@@ -360,16 +443,13 @@ static __always_inline __u64 python_stack_id_of(const struct py_offsets *off, st
 	}
 
 	/* Chain the ids from the outermost frame in: ids[i] names frames
-	 * [i, depth) (ALU only; the walk's reads are the cost). */
+	 * [i, depth) (ALU only; the walk's reads are the cost). Loops are
+	 * bpf_loop callbacks, verified once rather than unrolled per path. */
+	ic.buf = b;
+	ic.depth = c.depth;
 	ic.root = c.truncated ? STACK_ROOT_TRUNCATED : STACK_ROOT;
-	h = ic.root;
-	for (k = 0; k < MAX_FRAMES; k++) {
-		if (k >= c.depth)
-			break;
-		i = (c.depth - 1 - k) & (MAX_FRAMES - 1);
-		h = stack_node_id(h, b->code[i], b->pos[i]);
-		b->ids[i] = h;
-	}
+	ic.h = ic.root;
+	bpf_loop(MAX_FRAMES, chain_id, &ic, 0);
 
 	/* The common case: the stack is known, one lookup. */
 	n = bpf_map_lookup_elem(&stack_nodes, &b->ids[0]);
@@ -378,20 +458,10 @@ static __always_inline __u64 python_stack_id_of(const struct py_offsets *off, st
 			b->ids[0] : STACK_LOST;
 
 	/* New: find the innermost known ancestor, then add what is below it. */
-	for (k = 1; k < MAX_FRAMES; k++) {
-		if (k >= c.depth)
-			break;
-		n = bpf_map_lookup_elem(&stack_nodes, &b->ids[k]);
-		if (n) {
-			if (!node_is(n, k + 1 < c.depth ? b->ids[(k + 1) & (MAX_FRAMES - 1)] : ic.root,
-				     b->code[k], b->pos[k]))
-				return STACK_LOST;
-			break;
-		}
-	}
-	ic.buf = b;
-	ic.depth = c.depth;
-	ic.top = k < c.depth ? k : c.depth;
+	ic.top = c.depth;
+	bpf_loop(MAX_FRAMES - 1, find_known, &ic, 0);
+	if (ic.err)
+		return STACK_LOST;
 	bpf_loop(MAX_FRAMES, insert_node, &ic, 0);
 	return ic.err ? STACK_LOST : b->ids[0];
 fail:
