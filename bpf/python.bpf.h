@@ -1,8 +1,22 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * CPython walker: current thread state -> frame chain -> a deduplicated
- * stack id. Driven entirely by struct py_offsets (user/pyoffsets.c), so
- * no version appears here.
+ * CPython walker: current thread state -> frame chain -> a stack id in the
+ * stack store, a prefix tree of frames (struct stack_node in pyleak.h).
+ * Driven entirely by struct py_offsets (user/pyoffsets.c), so no version
+ * appears here. Used by: pyleak.bpf.c (allocations), fd.bpf.h (fds).
+ *
+ * Per stack recorded: the walk (one read of the thread state's head, one
+ * of the frames near the innermost on 3.11+, one per other frame), the id
+ * chain (ALU), one lookup. A stack not seen before adds only the nodes its
+ * known prefix lacks and announces each on new_nodes, so that userspace
+ * symbolizes every (code, pos) once, while the code object exists.
+ *
+ * Not done, on purpose: reusing a thread's last stack id while its
+ * innermost frame pointer and instruction are unchanged. On 3.11+ a
+ * returning frame's slot is reused at once by the next call from the same
+ * caller (same address, same code, same instruction), so `f()` called
+ * from two lines of one function would share the first line's stack;
+ * telling them apart needs the callers' positions, i.e. the walk.
  */
 #ifndef __PYTHON_BPF_H
 #define __PYTHON_BPF_H
