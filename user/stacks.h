@@ -20,8 +20,8 @@ struct stack_table;
 struct stack_frames {
 	int depth;		/* -1: unreadable */
 	bool truncated;		/* deeper frames not kept (or their nodes were gone) */
-	unsigned int version;	/* changes when the frames were rebuilt (a node re-symbolized) */
 	struct frame_info *frames;	/* innermost first */
+	unsigned int version;	/* changes when the frames were rebuilt (a node re-symbolized) */
 };
 
 /* The store's size, for every report. */
