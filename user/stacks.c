@@ -34,7 +34,7 @@ struct stack_table {
 	uint32_t sweeps;
 	uint64_t evicted;
 	uint64_t max_nodes;
-	uint64_t peak;
+	uint64_t peak, peak_bytes;
 	unsigned int calls;	/* stacks__mark() calls: a long report drains the ring */
 	bool held;		/* stacks__hold(): announcements are ignored */
 };
@@ -44,6 +44,8 @@ struct stack_table {
 #define DRAIN_EVERY	4096
 
 static const struct stack_frames unreadable = { .depth = -1 };
+
+static uint64_t memlock_of(int fd);
 
 static bool same_frame(const struct frame_info *a, const struct frame_info *b)
 {
@@ -294,8 +296,10 @@ void stacks__sweep(struct stack_table *t, uint64_t nodes_added, bool lost_events
 	struct node *e;
 
 	/* the most the kernel map held: the sweeps are where it shrinks */
-	if (nodes_added > t->evicted && nodes_added - t->evicted > t->peak)
+	if (nodes_added > t->evicted && nodes_added - t->evicted > t->peak) {
 		t->peak = nodes_added - t->evicted;
+		t->peak_bytes = memlock_of(t->nodes_fd) + memlock_of(t->events_fd);
+	}
 	if (lost_events)
 		resync(t);
 	t->sweeps++;
@@ -349,6 +353,7 @@ void stacks__store(struct stack_table *t, uint64_t nodes_added, struct stack_sto
 	out->peak_nodes = t->peak > out->nodes ? t->peak : out->nodes;
 	out->max_nodes = t->max_nodes;
 	out->kernel_bytes = memlock_of(t->nodes_fd) + memlock_of(t->events_fd);
+	out->peak_kernel_bytes = t->peak_bytes > out->kernel_bytes ? t->peak_bytes : out->kernel_bytes;
 	out->mirrored = t->map.used;
 	out->evicted = t->evicted;
 }

@@ -31,6 +31,7 @@ struct stack_store {
 	uint64_t max_nodes;	/* its capacity (--max-stacks) */
 	uint64_t kernel_bytes;	/* kernel memory of the map and its ring buffer, as the kernel
 				 * accounts it (fdinfo memlock) */
+	uint64_t peak_kernel_bytes;	/* the same at peak_nodes */
 	uint64_t mirrored;	/* nodes userspace holds (kernel ones + recently evicted) */
 	uint64_t evicted;	/* nodes evicted from the kernel map so far */
 };

@@ -19,7 +19,7 @@ import urllib.request
 
 R = None                # the run.py module, set by plan()
 GUNICORN = "/usr/bin/gunicorn"
-STORE_FIELDS = ("nodes", "peak_nodes", "max_nodes", "kernel_bytes", "mirrored", "evicted")
+STORE_FIELDS = ("nodes", "peak_nodes", "max_nodes", "kernel_bytes", "peak_kernel_bytes", "mirrored", "evicted")
 REQUESTS = 5
 
 
@@ -40,9 +40,9 @@ def check_store(reps):
 
 def store_str(rep):
     st = rep["stack_store"]
-    return "%d nodes (peak %d of %d; %.1f MiB kernel memory; %d added, %d evicted)" % (
-        st["nodes"], st["peak_nodes"], st["max_nodes"], st["kernel_bytes"] / 1048576.0,
-        rep["stats"]["stack_nodes"], st["evicted"])
+    return "%d nodes, %.1f MiB kernel memory (peak %d of %d, %.1f MiB; %d added, %d evicted)" % (
+        st["nodes"], st["kernel_bytes"] / 1048576.0, st["peak_nodes"], st["max_nodes"],
+        st["peak_kernel_bytes"] / 1048576.0, rep["stats"]["stack_nodes"], st["evicted"])
 
 
 def free_port():
