@@ -51,7 +51,7 @@
  * allocation, 90 per stack-store node, 120 per fd) sane. */
 #define MIN_INTERVAL	0.1
 #define MAX_ALLOCS	(1u << 24)
-#define MAX_STACKS	(1u << 22)
+#define MAX_STACKS	(1u << 20)
 #define MAX_FDS		(1u << 20)
 #define MIN_MAP		16
 
@@ -168,7 +168,7 @@ static const char help[] =
 "                         16 to 16777216; about 100 bytes each when full)\n"
 "      --max-fds N        open fds tracked (default 65536, 16 to 1048576)\n"
 "      --max-stacks N     frames in the stack store, a prefix tree of the live\n"
-"                         Python stacks (default 524288, 16 to 4194304; about\n"
+"                         Python stacks (default 524288, 16 to 1048576; about\n"
 "                         90 bytes each when full)\n"
 "\n"
 "  -v, --verbose          diagnostics; twice for libbpf and the verifier log\n"
