@@ -29,7 +29,10 @@
 
 /* Parents of a stack's outermost node: the stack starts at the thread's
  * first frame, or MAX_FRAMES frames in from the innermost (truncated).
- * They are never node ids (stack_node_id() keeps clear of them). */
+ * They are never node ids (stack_node_id() keeps clear of them). With
+ * several traced processes the roots become per-process values (seeded
+ * with the tgid), so that trees of different address spaces, whose code
+ * addresses mean different things, never share a node. */
 #define STACK_ROOT		0ULL
 #define STACK_ROOT_TRUNCATED	1ULL
 
