@@ -52,7 +52,7 @@ struct {
 
 static __noinline __u64 fd_stack_id(void)
 {
-	return python_stack_id();
+	return python_stack_id(TARGET_PYOFF);
 }
 
 /* An fd table as BPF reads it. */

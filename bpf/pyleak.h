@@ -11,18 +11,32 @@
 #endif
 
 /* Python frames kept per stack (innermost first) and frames visited,
- * shim frames included: 3.12+ adds one shim per C->Python entry. */
-#define MAX_FRAMES		64
-#define MAX_FRAME_VISITS	96
+ * shim frames included: 3.12+ adds one shim per C->Python entry. A stack
+ * costs nothing per frame in the store (a prefix tree), only walk time. */
+#define MAX_FRAMES		128
+#define MAX_FRAME_VISITS	192
 /* Bytes copied per frame in one read; covers every field the walker
  * uses (largest: 3.8/3.9 PyFrameObject.f_lasti at 104, an int). */
 #define FRAME_READ		112
+/* Bytes of a PyThreadState read in one go by the walker: thread_id and
+ * frame / cframe / current_frame lie below 184 in 3.8-3.13 (largest:
+ * 3.8-3.10 thread_id at 176), and PyThreadState is larger than this. */
+#define TSTATE_READ		192
 
 /* Stack ids with no Python frames behind them. */
 #define STACK_NONE	0ULL	/* no Python thread state: GIL released, native thread */
-#define STACK_LOST	1ULL	/* the stacks map was full */
+#define STACK_LOST	1ULL	/* the stack store was full (or a hash collided) */
 
-/* Position of the instruction a frame is executing, pystack.pos[i]. */
+/* Parents of a stack's outermost node: the stack starts at the thread's
+ * first frame, or MAX_FRAMES frames in from the innermost (truncated).
+ * They are never node ids (stack_node_id() keeps clear of them). With
+ * several traced processes the roots become per-process values (seeded
+ * with the tgid), so that trees of different address spaces, whose code
+ * addresses mean different things, never share a node. */
+#define STACK_ROOT		0ULL
+#define STACK_ROOT_TRUNCATED	1ULL
+
+/* Position of the instruction a frame is executing, stack_node.pos. */
 #define POS_NOT_STARTED	0xffffffffu
 
 /* Counters in the stats map: everything dropped or unreadable is counted
@@ -37,8 +51,10 @@ enum stat_id {
 	STAT_NO_FRAMES,		/* a thread state without Python frames (start-up, shutdown, C code) */
 	STAT_READ_FAILED,	/* a read of the target's memory failed during a stack walk */
 	STAT_TRUNCATED,		/* stack deeper than MAX_FRAMES, kept innermost frames */
-	STAT_STACKS_FULL,	/* stacks map full: allocation recorded as STACK_LOST */
-	STAT_STACK_EVENTS_LOST,	/* new-stack ring full: symbolized late, code may be gone */
+	STAT_STACKS_FULL,	/* stack store full: allocation recorded as STACK_LOST */
+	STAT_STACK_EVENTS_LOST,	/* new-node ring full: symbolized late, code may be gone */
+	STAT_STACK_COLLISIONS,	/* two frames hashed to one node id: recorded as STACK_LOST */
+	STAT_STACK_NODES,	/* nodes added to the stack store (userspace subtracts evictions) */
 	STAT_ALLOCS_FULL,	/* allocs map full: allocation not recorded */
 	STAT_NO_STASH,		/* per-thread storage unavailable: allocation not recorded */
 	STAT_MISSED_RETURN,	/* an entry found a stale in-flight call (its return was not seen) */
@@ -112,15 +128,49 @@ struct alloc_info {
 	__u64 ts_ns;		/* bpf_ktime_get_ns() at allocation */
 };
 
-/* A Python stack: code object and instruction position per frame,
- * innermost first. pos is a byte offset into the code's bytecode, except
- * 3.10 (code units, f_lasti) and POS_NOT_STARTED. */
-struct pystack {
-	__u32 depth;
-	__u32 truncated;
-	__u64 code[MAX_FRAMES];
-	__u32 pos[MAX_FRAMES];
+/*
+ * The stack store is a prefix tree of frames. A node is one frame under
+ * its caller's node; its id is stack_node_id(parent, code, pos), so a
+ * stack's id is its innermost frame's node id, computed from the
+ * outermost frame in, and equal stacks get equal ids without a lookup.
+ * pos is a byte offset into the code's bytecode, except 3.10 (code units,
+ * f_lasti) and POS_NOT_STARTED.
+ */
+struct stack_node {
+	__u64 parent;		/* the caller's node id, or STACK_ROOT(_TRUNCATED) */
+	__u64 code;		/* PyCodeObject * in the target */
+	__u32 pos;
+	__u32 depth;		/* frames from the outermost kept one, which is 1 */
 };
+
+/* Announced on the new-node ring buffer when BPF adds a node. */
+struct node_event {
+	__u64 id;
+	struct stack_node node;
+};
+
+/*
+ * A node's id: MurmurHash3's fmix64 finalizer (a bijection) over the
+ * parent's id xor the frame. The frame (code, pos) is packed injectively
+ * for code below 2^47 (user space) and pos below 2^17: pos's low bits go
+ * above the address, its rare high bits into the address's low 4, which
+ * are 0 (code objects are 16-byte aligned). A collision then needs two
+ * (parent, frame) pairs with equal xor: ~2^-64 for unrelated parents, and
+ * it is still detected (STAT_STACK_COLLISIONS). One multiply-xorshift
+ * round per frame: the walker chains it over every frame of every stack.
+ * Ids 0 and 1 are the roots and special stacks, never a node's.
+ */
+static inline __u64 stack_node_id(__u64 parent, __u64 code, __u32 pos)
+{
+	__u64 h = parent ^ code ^ ((__u64)pos << 47) ^ (pos >> 17);
+
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h <= STACK_ROOT_TRUNCATED ? h + 2 : h;
+}
 
 struct fd_key {
 	__u32 pid;
@@ -156,7 +206,8 @@ enum fd_syscall {
 _Static_assert(sizeof(struct py_offsets) == 80, "py_offsets layout");
 _Static_assert(sizeof(struct alloc_key) == 16, "alloc_key layout");
 _Static_assert(sizeof(struct alloc_info) == 24, "alloc_info layout");
-_Static_assert(sizeof(struct pystack) == 8 + MAX_FRAMES * 12, "pystack layout");
+_Static_assert(sizeof(struct stack_node) == 24, "stack_node layout");
+_Static_assert(sizeof(struct node_event) == 32, "node_event layout");
 _Static_assert(sizeof(struct fd_key) == 8, "fd_key layout");
 _Static_assert(sizeof(struct fd_info) == 40, "fd_info layout");
 

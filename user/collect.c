@@ -33,6 +33,8 @@ const char *const snapshot__stat_names[STAT__COUNT] = {
 	[STAT_TRUNCATED] = "truncated",
 	[STAT_STACKS_FULL] = "stacks_full",
 	[STAT_STACK_EVENTS_LOST] = "stack_events_lost",
+	[STAT_STACK_COLLISIONS] = "stack_collisions",
+	[STAT_STACK_NODES] = "stack_nodes",
 	[STAT_ALLOCS_FULL] = "allocs_full",
 	[STAT_NO_STASH] = "no_stash",
 	[STAT_MISSED_RETURN] = "missed_return",
@@ -47,6 +49,7 @@ bool snapshot__stat_lossy(enum stat_id id)
 {
 	switch (id) {
 	case STAT_READ_FAILED: case STAT_STACKS_FULL: case STAT_STACK_EVENTS_LOST:
+	case STAT_STACK_COLLISIONS:
 	case STAT_ALLOCS_FULL: case STAT_NO_STASH: case STAT_MISSED_RETURN: case STAT_FDS_FULL:
 	case STAT_FDS_MISSED: case STAT_FDS_PRIVATE:
 		return true;
@@ -78,7 +81,7 @@ const char *snapshot__special(uint64_t id)
 	if (id == STACK_NONE)
 		return "[no Python frame: GIL released, native thread, interpreter start-up or shutdown]";
 	if (id == STACK_LOST)
-		return "[stack not recorded: the stacks map was full]";
+		return "[stack not recorded: the stack store was full]";
 	return NULL;
 }
 
@@ -95,10 +98,12 @@ struct stack_state {
 	struct fd_detail *fd;
 };
 
-/* A stack id's identity in the report, cached. */
+/* A stack id's identity in the report, cached while its frames are the
+ * ones it was made from. */
 struct key_cache {
 	uint64_t key;
 	unsigned int used;	/* report it was last looked up in */
+	unsigned int version;	/* stack_frames.version it was made from */
 };
 
 /* An fd open before tracing: the number and the inode it had then. */
@@ -130,6 +135,7 @@ struct collector {
 	double start;
 	int ncpus;
 	uint64_t prev_ns;	/* the previous collection's instant: "kept" is older */
+	uint64_t events_lost;	/* STAT_STACK_EVENTS_LOST at the last sweep */
 
 	/* fds */
 	struct fd_before *before;
@@ -322,12 +328,12 @@ static uint64_t stack_key(struct collector *c, uint64_t id)
 
 	if (id <= STACK_LOST)
 		return id + 1;
+	sf = stacks__get(c->stacks_tab, id);
 	cached = u64map__get(&c->keys, id + 1);
-	if (cached) {
+	if (cached && sf && cached->version == sf->version) {
 		cached->used = c->nreport;
 		return cached->key;
 	}
-	sf = stacks__get(c->stacks_tab, id);
 	if (!sf || sf->depth <= 0) {
 		key = fnv(0xcbf29ce484222325ULL ^ 1, &id, sizeof(id));
 	} else {
@@ -345,7 +351,7 @@ static uint64_t stack_key(struct collector *c, uint64_t id)
 		key += STACK_LOST + 2;
 	cached = u64map__upsert(&c->keys, id + 1, &fresh);
 	if (cached)
-		*cached = (struct key_cache){ key, c->nreport };
+		*cached = (struct key_cache){ key, c->nreport, sf ? sf->version : 0 };
 	return key;
 }
 
@@ -672,9 +678,13 @@ int collect__run(struct collector *c, bool final, const char *exit_reason, uint3
 		err = collect_fds(c);
 	if (err)
 		return err;
-	/* after both sections marked what they reference */
-	stacks__sweep(c->stacks_tab);
 	read_stats(c, sn->stats);
+	/* after both sections marked what they reference; lost node events
+	 * since the last sweep leave nodes only the kernel map knows */
+	stacks__sweep(c->stacks_tab, sn->stats[STAT_STACK_NODES],
+		      sn->stats[STAT_STACK_EVENTS_LOST] != c->events_lost);
+	c->events_lost = sn->stats[STAT_STACK_EVENTS_LOST];
+	stacks__store(c->stacks_tab, sn->stats[STAT_STACK_NODES], &sn->store);
 	t = mono_s();
 	update_trends(c, t);
 	if ((err = rank(c, SEC_MEM, &sn->mem)) || (err = rank(c, SEC_FDS, &sn->fds)))

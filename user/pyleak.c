@@ -48,7 +48,7 @@
  * often than this is all overhead. The map bounds keep what the kernel
  * sets aside up front (16 bytes of hash buckets per entry, rounded up to
  * a power of two) and what a full map holds (about 100 bytes per
- * allocation, 900 per stack, 120 per fd) sane. */
+ * allocation, 90 per stack-store node, 120 per fd) sane. */
 #define MIN_INTERVAL	0.1
 #define MAX_ALLOCS	(1u << 24)
 #define MAX_STACKS	(1u << 20)
@@ -81,7 +81,7 @@ static struct env {
 	.min_age_ms = 500,
 	.max_size = UINT64_MAX,
 	.max_allocs = 1 << 20,
-	.max_stacks = 65536,
+	.max_stacks = 524288,
 	.max_fds = 65536,
 	.memory = true,
 	.fds = true,
@@ -167,8 +167,9 @@ static const char help[] =
 "      --max-allocs N     outstanding allocations tracked (default 1048576,\n"
 "                         16 to 16777216; about 100 bytes each when full)\n"
 "      --max-fds N        open fds tracked (default 65536, 16 to 1048576)\n"
-"      --max-stacks N     distinct live Python stacks (default 65536, 16 to\n"
-"                         1048576; about 900 bytes each when full)\n"
+"      --max-stacks N     frames in the stack store, a prefix tree of the live\n"
+"                         Python stacks (default 524288, 16 to 1048576; about\n"
+"                         90 bytes each when full)\n"
 "\n"
 "  -v, --verbose          diagnostics; twice for libbpf and the verifier log\n"
 "  -V, --version          print the version\n"
@@ -717,7 +718,7 @@ int main(int argc, char **argv)
 	skel->rodata->min_size = env.min_size;
 	skel->rodata->max_size = env.max_size;
 	bpf_map__set_max_entries(skel->maps.allocs, env.max_allocs);
-	bpf_map__set_max_entries(skel->maps.stacks, env.max_stacks);
+	bpf_map__set_max_entries(skel->maps.stack_nodes, env.max_stacks);
 	bpf_map__set_max_entries(skel->maps.fds, env.max_fds);
 	bpf_program__set_autoload(skel->progs.fd_syscall_exit,
 				  env.fds && env.fd_tracepoints != FD_TP_RAW);
@@ -780,8 +781,8 @@ int main(int argc, char **argv)
 		.functions = probes.functions, .emulated = probes.emulated,
 		.memory = env.memory, .fds = env.fds, .fd_tracepoints = fd_how,
 	};
-	stacks = sym ? stacks__new(bpf_map__fd(skel->maps.stacks),
-				   bpf_map__fd(skel->maps.newstacks), sym) : NULL;
+	stacks = sym ? stacks__new(bpf_map__fd(skel->maps.stack_nodes),
+				   bpf_map__fd(skel->maps.new_nodes), sym) : NULL;
 	rep = stacks ? report__new(&ro, &rm, stacks, bpf_map__fd(skel->maps.allocs),
 				   env.fds ? bpf_map__fd(skel->maps.fds) : -1,
 				   bpf_map__fd(skel->maps.stats)) : NULL;
@@ -855,6 +856,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (skel->bss->exec_seen) {
+			stacks__hold(stacks);
 			warn("pid %d exec'd a new program; the traced image is gone", env.pid);
 			reason = "target exec'd";
 			code = EXIT_TARGET;

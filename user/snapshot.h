@@ -80,6 +80,7 @@ struct snapshot {
 
 	struct snap_section mem, fds;
 	uint64_t stats[STAT__COUNT];
+	struct stack_store store;	/* the stack store's size */
 
 	/* fds against /proc/PID/fd */
 	long fds_open;			/* -1 once the target is gone */

@@ -150,6 +150,15 @@ void out_json__render(const struct snapshot *sn, const struct out_opts *opts, FI
 	for (k = 0; k < STAT__COUNT; k++)
 		json_object_set_new(js, snapshot__stat_names[k], json_integer((json_int_t)sn->stats[k]));
 	json_object_set_new(o, "stats", js);
+	json_object_set_new(o, "stack_store",
+			    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+				      "nodes", (json_int_t)sn->store.nodes,
+				      "peak_nodes", (json_int_t)sn->store.peak_nodes,
+				      "max_nodes", (json_int_t)sn->store.max_nodes,
+				      "kernel_bytes", (json_int_t)sn->store.kernel_bytes,
+				      "peak_kernel_bytes", (json_int_t)sn->store.peak_kernel_bytes,
+				      "mirrored", (json_int_t)sn->store.mirrored,
+				      "evicted", (json_int_t)sn->store.evicted));
 	json_object_set_new(o, "stacks", json_section(sn, &sn->mem, opts->top, json_mem_stack));
 	json_object_set_new(o, "fds", json_section(sn, &sn->fds, opts->top, json_fd_stack));
 	json_object_set_new(o, "fds_before", json_group(&sn->fds_before));

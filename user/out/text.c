@@ -257,6 +257,10 @@ void out_text__render(const struct snapshot *sn, const struct out_opts *o, FILE 
 	for (k = 0; k < STAT__COUNT; k++)
 		fprintf(f, " %s %" PRIu64, snapshot__stat_names[k], sn->stats[k]);
 	fputc('\n', f);
+	fprintf(f, "stack store: %" PRIu64 " nodes of %" PRIu64 " (--max-stacks), %s of kernel memory; "
+		"peak %" PRIu64 " nodes, %s\n", sn->store.nodes, sn->store.max_nodes,
+		human(sn->store.kernel_bytes, b1, sizeof(b1)), sn->store.peak_nodes,
+		human(sn->store.peak_kernel_bytes, b2, sizeof(b2)));
 	for (k = 0; k < STAT__COUNT; k++)
 		if (snapshot__stat_lossy(k) && sn->stats[k])
 			fprintf(f, "warning: %" PRIu64 " events %s: results are incomplete\n",
