@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include "attach.h"
+#include "census.h"
 #include "fds.h"
 #include "launch.h"
 #include "log.h"
@@ -57,7 +58,13 @@ static struct env {
 	uint32_t max_allocs;
 	uint32_t max_stacks;
 	uint32_t max_fds;
+	bool census;		/* --no-census */
+	bool census_pause;
+	double census_interval;	/* 0: every report */
+	uint64_t census_max;
 } env = {
+	.census = true,
+	.census_max = CENSUS_DEFAULT_MAX_OBJECTS,
 	.interval = 5,
 	.top = 10,
 	.min_age_ms = 500,
@@ -123,6 +130,17 @@ static const char help[] =
 "                         tracepoint, no tracefs; auto (default): syscalls,\n"
 "                         else raw\n"
 "\n"
+"Object types and holders (a census of the heap, read from outside):\n"
+"      --no-census        no census: no object types, gc state or holders\n"
+"      --census-interval S\n"
+"                         seconds between censuses (default: every report)\n"
+"      --census-max-objects N\n"
+"                         objects read per census, at most (default 2000000);\n"
+"                         a larger heap is sampled and the report says so\n"
+"      --census-pause     stop the target (SIGSTOP) while it is read, for a\n"
+"                         consistent snapshot; the report says how long.\n"
+"                         Without it the target is never stopped\n"
+"\n"
 "Limits (a full map is counted and reported, never silent):\n"
 "      --max-allocs N     outstanding allocations tracked (default 1048576)\n"
 "      --max-fds N        open fds tracked (default 65536)\n"
@@ -143,7 +161,8 @@ static const char help[] =
 
 enum {
 	OPT_PARTIAL = 256, OPT_KEEP_ALLOC, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_MAX_FDS,
-	OPT_FDS_ONLY, OPT_NO_FDS, OPT_FD_TRACEPOINTS,
+	OPT_FDS_ONLY, OPT_NO_FDS, OPT_FD_TRACEPOINTS, OPT_NO_CENSUS, OPT_CENSUS_INTERVAL,
+	OPT_CENSUS_MAX, OPT_CENSUS_PAUSE,
 };
 
 static const struct option long_opts[] = {
@@ -162,6 +181,10 @@ static const struct option long_opts[] = {
 	{ "fds-only", no_argument, NULL, OPT_FDS_ONLY },
 	{ "no-fds", no_argument, NULL, OPT_NO_FDS },
 	{ "fd-tracepoints", required_argument, NULL, OPT_FD_TRACEPOINTS },
+	{ "no-census", no_argument, NULL, OPT_NO_CENSUS },
+	{ "census-interval", required_argument, NULL, OPT_CENSUS_INTERVAL },
+	{ "census-max-objects", required_argument, NULL, OPT_CENSUS_MAX },
+	{ "census-pause", no_argument, NULL, OPT_CENSUS_PAUSE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
@@ -271,6 +294,21 @@ static int parse_args(int argc, char **argv)
 			else
 				return bad_usage("invalid --fd-tracepoints '%s' (auto, syscalls, "
 						 "raw)", optarg);
+			break;
+		case OPT_NO_CENSUS:
+			env.census = false;
+			break;
+		case OPT_CENSUS_PAUSE:
+			env.census_pause = true;
+			break;
+		case OPT_CENSUS_INTERVAL:
+			if (!parse_secs(optarg, &env.census_interval))
+				return bad_usage("invalid --census-interval '%s' (seconds)", optarg);
+			break;
+		case OPT_CENSUS_MAX:
+			if (!parse_ulong(optarg, 1ull << 32, &v) || v < 1000)
+				return bad_usage("invalid --census-max-objects '%s' (1000 or more)", optarg);
+			env.census_max = v;
 			break;
 		case 'v':
 			log_verbosity++;
@@ -399,6 +437,7 @@ int main(int argc, char **argv)
 	struct symbolizer *sym = NULL;
 	struct stack_table *stacks = NULL;
 	struct reporter *rep = NULL;
+	struct census *census = NULL;
 	struct launch launch = { .go_fd = -1, .err_fd = -1 };
 	struct probes probes = {};
 	struct pyproc py = { .elf.fd = -1 };
@@ -517,6 +556,19 @@ int main(int argc, char **argv)
 		warn("out of memory");
 		goto cleanup;
 	}
+	if (env.census) {
+		struct census_opts co = {
+			.interval = env.census_interval, .max_objects = env.census_max,
+			.pause = env.census_pause, .top = env.top,
+		};
+
+		census = census__new(&co);
+		if (!census) {
+			warn("out of memory");
+			goto cleanup;
+		}
+		report__set_census(rep, census);
+	}
 	fprintf(env.json ? stderr : stdout,
 		"Attaching to pid %d (CPython %s, %s), %d allocator functions probed "
 		"(%d on emulated instructions)%s%s%s... Ctrl-C to end.\n%s\n", env.pid, py.version,
@@ -578,6 +630,8 @@ int main(int argc, char **argv)
 				break;
 			}
 			stacks__consume(stacks);
+			if (census)
+				census__maybe_take(census, &py, now_s());
 			ret = report__print(rep, false, NULL);
 			if (ferror(stdout)) {
 				/* stdout closed (`| head`): nobody reads the reports any more */
@@ -600,6 +654,10 @@ int main(int argc, char **argv)
 	exec_link = NULL;
 	if (!skel->bss->exec_seen)
 		stacks__consume(stacks);
+	/* a last census, unless the target is gone or is another program now */
+	if (census && !skel->bss->exec_seen && kill(env.pid, 0) == 0 &&
+	    (!reason || strcmp(reason, "target exited")))
+		census__take(census, &py);
 	report__print(rep, true, reason);
 
 cleanup:
@@ -608,6 +666,7 @@ cleanup:
 	fds__detach_wait();
 	bpf_link__destroy(exec_link);
 	report__free(rep);
+	census__free(census);
 	stacks__free(stacks);
 	symbolizer__free(sym);
 	pyleak_bpf__destroy(skel);

@@ -18,6 +18,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <jansson.h>
+#include "census.h"
 #include "fds.h"
 #include "pyleak.h"
 #include "report.h"
@@ -147,7 +148,13 @@ struct reporter {
 	uint64_t now_ns;
 	struct fdscan scan;
 	struct u64map new_strikes;
+	struct census *census;		/* or NULL: --no-census */
 };
+
+void report__set_census(struct reporter *r, struct census *c)
+{
+	r->census = c;
+}
 
 static double now_s(void)
 {
@@ -805,6 +812,8 @@ static void print_text(struct reporter *r, struct ranked *mem, int nmem, struct 
 	}
 	if (r->m.fds)
 		print_text_fds(r, fds, nfds, t);
+	if (r->census)
+		census__print_text(r->census, stdout);
 	printf("stats:");
 	for (k = 0; k < STAT__COUNT; k++)
 		printf(" %s %" PRIu64, stat_names[k], stats[k]);
@@ -960,6 +969,8 @@ static void print_json(struct reporter *r, struct ranked *mem, int nmem, struct 
 	json_object_set_new(o, "fds", json_section(r, fds, nfds, t, json_fd_stack));
 	json_object_set_new(o, "fds_before", json_group(&r->fd_before));
 	json_object_set_new(o, "fds_untracked", json_group(&r->fd_untracked));
+	if (r->census)
+		census__json(r->census, o, r->m.memory ? (int64_t)r->total[SEC_MEM].amount : -1);
 	s = json_dumps(o, JSON_COMPACT);
 	if (s)
 		puts(s);

@@ -9,6 +9,7 @@
 
 struct stack_table;
 struct reporter;
+struct census;
 
 struct report_opts {
 	int top;			/* -T */
@@ -34,6 +35,8 @@ struct report_meta {
 struct reporter *report__new(const struct report_opts *o, const struct report_meta *m,
 			     struct stack_table *stacks, int allocs_fd, int fds_fd, int stats_fd);
 void report__free(struct reporter *r);
+/* Print the heap census's last result with each report (user/census.h). */
+void report__set_census(struct reporter *r, struct census *c);
 /* Read the maps and print one report; final adds exit_reason. */
 int report__print(struct reporter *r, bool final, const char *exit_reason);
 
