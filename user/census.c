@@ -72,6 +72,7 @@
 /* Visited-object flags. */
 #define V_LISTED	1	/* met on a collector list */
 #define V_EXPANDED	2	/* its referents were read */
+#define V_SEEN_SHIFT	2	/* above: the census that first saw it (0: the first census) */
 
 enum ckind {
 	K_OTHER, K_LIST, K_TUPLE, K_DICT, K_SET, K_STR, K_BYTES, K_LONG, K_CELL,
@@ -88,6 +89,8 @@ struct ctype {
 	uint32_t stamp;			/* census that validated it */
 	uint64_t count, bytes;
 	uint64_t samples[NSAMPLE], nseen;
+	uint64_t fresh[NSAMPLE], nfresh;	/* of those not there at the last census */
+	uint64_t surv[NSAMPLE], nsurv;		/* of those new at the last census, still here */
 	uint64_t hcount[HIST], hbytes[HIST];
 	uint32_t hstamp[HIST];
 	double gcount, gbytes;
@@ -145,6 +148,8 @@ struct census {
 
 	/* one census */
 	struct u64map visited;		/* object -> V_* flags (uint32_t) */
+	struct u64map prev;		/* the last census's visited set */
+	bool have_prev;
 	uint64_t *pending;
 	size_t npending, cappending;
 	struct edge *edges;
@@ -207,6 +212,7 @@ void census__free(struct census *c)
 	u64map__free(&c->typemap);
 	u64map__free(&c->rootlens);
 	u64map__free(&c->visited);
+	u64map__free(&c->prev);
 	while (c->ntypes)
 		free(c->types[--c->ntypes]);
 	free(c->types);
@@ -1003,9 +1009,24 @@ static bool expandable(const struct ctype *t)
 			       t->kind != K_LONG && t->kind != K_CODE);
 }
 
-static void count(struct census *c, uint64_t obj, struct ctype *t)
+static void reservoir(uint64_t *s, uint64_t *n, uint64_t obj)
+{
+	if (*n < NSAMPLE) {
+		s[*n] = obj;
+	} else {
+		uint64_t k = (uint64_t)random() % (*n + 1);
+
+		if (k < NSAMPLE)
+			s[k] = obj;
+	}
+	(*n)++;
+}
+
+static void count(struct census *c, uint64_t obj, struct ctype *t, uint32_t *v)
 {
 	uint64_t size = size_of(c, obj, t);
+	uint32_t *pv = c->have_prev ? u64map__get(&c->prev, obj) : NULL;
+	uint32_t first = !c->have_prev ? 0 : pv ? *pv >> V_SEEN_SHIFT : c->n;
 
 	t->count++;
 	t->bytes += size;
@@ -1021,6 +1042,18 @@ static void count(struct census *c, uint64_t obj, struct ctype *t)
 			t->samples[k] = obj;
 	}
 	t->nseen++;
+	/*
+	 * The growth is in the objects that are new: those first seen at the
+	 * last census and still alive now are a leak's (what churns, a bounded
+	 * LRU's entries, is gone by then), else those new since the last
+	 * census. So the leak's holder is found even behind a large cache of
+	 * the same type.
+	 */
+	*v = (*v & ((1u << V_SEEN_SHIFT) - 1)) | first << V_SEEN_SHIFT;
+	if (c->have_prev && first == c->n)
+		reservoir(t->fresh, &t->nfresh, obj);
+	else if (c->have_prev && first && first == c->n - 1)
+		reservoir(t->surv, &t->nsurv, obj);
 	if (c->objects >= c->o.max_objects)
 		c->capped = true;
 }
@@ -1087,7 +1120,7 @@ static void visit_ref(struct census *c, void *arg, uint64_t from, uint64_t ref, 
 	v = u64map__upsert(&c->visited, ref, &fresh);
 	if (!v)
 		return;
-	count(c, ref, t);
+	count(c, ref, t, v);
 	if (c->edges_on && !c->edges_full && ((t->flags & TPF_HAVE_GC) || t->watched))
 		add_edge(c, ref, from, slot);
 	if (expandable(t))
@@ -1162,7 +1195,7 @@ static uint64_t walk_list(struct census *c, uint64_t head, const uint64_t *heads
 			break;
 		}
 		if (fresh)
-			count(c, obj, t);
+			count(c, obj, t, v);
 		*v |= V_LISTED;
 		n++;
 		expand(c, obj);
@@ -1418,6 +1451,36 @@ static int64_t length_of(struct census *c, uint64_t obj, const struct ctype *t)
 	return ok ? n : -1;
 }
 
+/* A small int's value (up to two 30-bit digits); false if not an int. */
+static bool read_int(struct census *c, uint64_t a, long long *val)
+{
+	const struct pyver_offsets *o = OFF(c);
+	struct ctype *t = type_of(c, a);
+	uint32_t d[2] = { 0, 0 };
+	int64_t n;
+	bool ok = true, neg;
+
+	if (!t || t->kind != K_LONG)
+		return false;
+	if (o->long_lv_tag != PYOFF_NONE) {
+		/* 3.12+: lv_tag = digits << 3 | sign (0 positive, 1 zero, 2 negative) */
+		uint64_t tag = rd64(c, a + o->long_lv_tag, &ok);
+
+		n = tag >> 3;
+		neg = (tag & 3) == 2;
+	} else {
+		n = (int64_t)rd64(c, a + o->varobject_size, &ok);
+		neg = n < 0;
+		n = neg ? -n : n;
+	}
+	if (!ok || n > 2 || (n && rd(c, a + o->long_digit, d, n * 4)))
+		return false;
+	*val = (long long)d[0] + ((long long)d[1] << 30);
+	if (neg)
+		*val = -*val;
+	return true;
+}
+
 /* How from holds the object at slot: "[3]", "['key']", ".attr". */
 static void label(struct census *c, uint64_t from, const struct ctype *t, uint32_t slot,
 		  char *buf, size_t len)
@@ -1458,10 +1521,14 @@ static void label(struct census *c, uint64_t from, const struct ctype *t, uint32
 			snprintf(buf, len, " (a key)");
 			break;
 		}
+		long long iv;
+
 		if (dict_view(c, from, &v) && i < v.n &&
 		    !heapread__u64(&c->h, v.entries + i * v.esize + (v.hashed ? 8 : 0), &k) &&
 		    !read_str(c, k, key, sizeof(key)))
 			snprintf(buf, len, "['%s']", key);
+		else if (k && read_int(c, k, &iv))
+			snprintf(buf, len, "[%lld]", iv);
 		else
 			snprintf(buf, len, "[...]");
 		break;
@@ -1557,8 +1624,9 @@ static void fill_chain(struct census *c, struct bfs_node *nodes, int i, struct c
 			int up = idx[k - 1];
 			struct ctype *ut = type_of(c, nodes[up].obj);
 
+			/* a node's slot says how it holds the node before it */
 			if (ut)
-				label(c, nodes[up].obj, ut, nodes[j].slot, hop->via, sizeof(hop->via));
+				label(c, nodes[up].obj, ut, nodes[up].slot, hop->via, sizeof(hop->via));
 		}
 	}
 	/* instance -> .__dict__ -> ['x'] reads better as instance.x */
@@ -1644,7 +1712,7 @@ static bool follow(struct census *c, uint64_t sample, struct found_root *out)
 
 				if (!dt || dt->kind != K_DICT)
 					continue;
-				label(c, obj, dt, child->slot, key, sizeof(key));
+				label(c, obj, dt, cur->slot, key, sizeof(key));
 				out->key = child->obj;
 				if (ft->kind == K_MODULE) {
 					uint64_t nm = dict_get_str(c, obj, "__name__");
@@ -1654,9 +1722,14 @@ static bool follow(struct census *c, uint64_t sample, struct found_root *out)
 					snprintf(h->kind, sizeof(h->kind), "global");
 					snprintf(h->module, sizeof(h->module), "%s", modname);
 				} else {
+					/* from is the class itself */
+					struct ctype *cls = get_type(c, from);
+
 					snprintf(h->kind, sizeof(h->kind), "class_attribute");
-					snprintf(h->module, sizeof(h->module), "%s%s%s", ft->module,
-						 ft->module[0] ? "." : "", ft->name);
+					if (cls)
+						snprintf(h->module, sizeof(h->module), "%s%s%s",
+							 strcmp(cls->module, "builtins") ? cls->module : "",
+							 strcmp(cls->module, "builtins") ? "." : "", cls->name);
 				}
 				/* key is "['name']": keep name */
 				if (key[0] == '[' && key[1] == '\'' && strlen(key) > 4)
@@ -1729,6 +1802,13 @@ static void find_holders(struct census *c, struct census_result *r)
 			int ns = t->nseen < NSAMPLE ? (int)t->nseen : NSAMPLE;
 
 			memcpy(samples, t->samples, sizeof(samples));
+			if (t->nsurv) {
+				ns = t->nsurv < NSAMPLE ? (int)t->nsurv : NSAMPLE;
+				memcpy(samples, t->surv, sizeof(samples));
+			} else if (t->nfresh) {
+				ns = t->nfresh < NSAMPLE ? (int)t->nfresh : NSAMPLE;
+				memcpy(samples, t->fresh, sizeof(samples));
+			}
 			for (k = 0; k < ns; k++)
 				if (follow(c, samples[k], &found[nf]))
 					nf++;
@@ -1759,14 +1839,25 @@ static void find_holders(struct census *c, struct census_result *r)
 
 /* ---- trends and ranking ------------------------------------------------ */
 
+/*
+ * Growing types by objects gained per second. A class defined in Python
+ * counts double there: the builtin types growing beside it at up to twice
+ * its rate are mostly its parts (its instances' __dict__, their attribute
+ * values), and the class is what the user wrote.
+ */
+static double growth_score(const struct census_type *t)
+{
+	return t->growth_count_per_s * (strcmp(t->module, "builtins") ? 2.0 : 1.0);
+}
+
 static int cmp_rank(const void *a, const void *b)
 {
 	const struct census_type *x = a, *y = b;
 
 	if (x->growing != y->growing)
 		return x->growing ? -1 : 1;
-	if (x->growing && x->growth_bytes_per_s != y->growth_bytes_per_s)
-		return x->growth_bytes_per_s > y->growth_bytes_per_s ? -1 : 1;
+	if (x->growing && growth_score(x) != growth_score(y))
+		return growth_score(x) > growth_score(y) ? -1 : 1;
 	if (x->bytes != y->bytes)
 		return x->bytes > y->bytes ? -1 : 1;
 	return strcmp(x->name, y->name);
@@ -1978,6 +2069,8 @@ int census__take(struct census *c, const struct pyproc *p)
 	for (i = 0; i < c->ntypes; i++) {
 		c->types[i]->count = c->types[i]->bytes = 0;
 		c->types[i]->nseen = 0;
+		c->types[i]->nfresh = 0;
+		c->types[i]->nsurv = 0;
 	}
 	c->objects = c->bytes = c->bad = 0;
 	memset(c->bad_line, 0, sizeof(c->bad_line));
@@ -2046,8 +2139,10 @@ out:
 	r->syscalls = c->h.syscalls;
 	r->read_bytes = c->h.bytes_read;
 	c->last_t = c->t0;
-	/* the visited set can be large: give it back between censuses */
-	u64map__free(&c->visited);
+	/* kept to tell the next census's new objects; the one before goes */
+	u64map__free(&c->prev);
+	c->prev = c->visited;
+	c->have_prev = r->valid;
 	memset(&c->visited, 0, sizeof(c->visited));
 	return ret;
 }
