@@ -33,7 +33,9 @@
 #include "elffile.h"
 #include "heapread.h"
 #include "log.h"
+#include "pyleak.h"
 #include "python.h"
+#include "symbolize.h"
 #include "u64map.h"
 
 #define NSAMPLE		8	/* instances kept per type to follow to a root */
@@ -141,6 +143,7 @@ struct census {
 		 t_bool, t_cell, t_func, t_module, t_method, t_code, set_dummy;
 	uint64_t sym_narenas, sym_ntimes, sym_highwater;
 
+	struct symbolizer *sym;		/* frames' lines, for frame locals */
 	struct ctype **types;		/* each allocated once: pointers stay valid */
 	int ntypes, captypes;
 	struct u64map typemap;		/* type address -> index + 1 (uint32_t) */
@@ -213,6 +216,7 @@ void census__free(struct census *c)
 	u64map__free(&c->rootlens);
 	u64map__free(&c->visited);
 	u64map__free(&c->prev);
+	symbolizer__free(c->sym);
 	while (c->ntypes)
 		free(c->types[--c->ntypes]);
 	free(c->types);
@@ -1369,6 +1373,7 @@ static void frame_roots(struct census *c, uint64_t interp)
 			uint64_t names, i;
 			char func[96] = "?", file[160] = "?";
 			int32_t first = 0;
+			uint64_t pos = POS_NOT_STARTED;
 
 			if (ct && ct->kind == K_CODE && !rd(c, code + o->code_nlocals, &nlocals, 4) &&
 			    nlocals > 0 && nlocals < 4096) {
@@ -1378,6 +1383,28 @@ static void frame_roots(struct census *c, uint64_t interp)
 					 func, sizeof(func));
 				read_str(c, rd64(c, code + o->code_filename, &ok), file, sizeof(file));
 				rd(c, code + o->code_firstlineno, &first, 4);
+				/* the frame's line, from its instruction as BPF reads it */
+				if (o->frame_pos_is_ptr) {
+					uint64_t ip = rd64(c, fr + o->frame_pos, &ok);
+
+					if (ok && ip >= code + o->code_adaptive)
+						pos = ip - (code + o->code_adaptive);
+				} else {
+					int32_t lasti = -1;
+
+					if (!rd(c, fr + o->frame_pos, &lasti, 4) && lasti >= 0)
+						pos = lasti;
+				}
+				ok = true;
+				if (!c->sym)
+					c->sym = symbolizer__new(c->p->pid, o, c->p->code_type);
+				if (c->sym && pos != POS_NOT_STARTED) {
+					struct frame_info fi;
+
+					symbolizer__frame(c->sym, code, (uint32_t)pos, &fi);
+					if (fi.line > 0)
+						first = fi.line;
+				}
 				for (i = 0; ok && i < (uint64_t)nlocals && c->nfroots < MAX_FROOTS; i++) {
 					uint64_t val = rd64(c, fr + o->frame_localsplus + i * 8, &ok);
 					struct froot *r = &c->froots[c->nfroots];

@@ -1297,12 +1297,12 @@ def plan(interps):
 
 
 def extra_plans(interps):
-    """Scenario modules beside this file that build on its machinery: fds.py (fd tracking)
-    has plan(interps, run) -> entries like plan()'s."""
+    """Scenario modules beside this file that build on its machinery: fds.py (fd tracking),
+    census.py (object types and holders) have plan(interps, run) -> entries like plan()'s."""
     out = []
     if HERE not in sys.path:
         sys.path.insert(0, HERE)
-    for modname in ("fds",):
+    for modname in ("fds", "census"):
         if os.path.exists(os.path.join(HERE, modname + ".py")):
             mod = __import__(modname)
             out += mod.plan(interps, sys.modules[__name__])
