@@ -38,7 +38,7 @@
 #include "symbolize.h"
 #include "u64map.h"
 
-#define NSAMPLE		8	/* instances kept per type to follow to a root */
+#define NSAMPLE		12	/* instances kept per type to follow to a root */
 #define HIST		4	/* censuses in the growth window */
 #define WALK_CAP_S	30.0	/* a census stops after this long, and says so */
 #define CACHE_BYTES	(64u << 20)
@@ -1840,17 +1840,28 @@ static void find_holders(struct census *c, struct census_result *r)
 				if (follow(c, samples[k], &found[nf]))
 					nf++;
 		}
-		/* the root most samples share */
-		for (k = 0; k < nf; k++) {
-			int agree = 0;
+		/*
+		 * The root most samples share, a growing one first: a bounded
+		 * cache's fresh entries can be sampled too (its churn reuses the
+		 * addresses of what it evicted, which then look old), but only
+		 * the leak's container keeps growing.
+		 */
+		{
+			int bestscore = -1;
 
-			for (j = 0; j < nf; j++)
-				agree += found[j].key == found[k].key;
-			if (agree > bestn || (agree == bestn && best >= 0 &&
-					      !strcmp(found[best].h.kind, "native") &&
-					      strcmp(found[k].h.kind, "native"))) {
-				best = k;
-				bestn = agree;
+			for (k = 0; k < nf; k++) {
+				int agree = 0, score;
+
+				for (j = 0; j < nf; j++)
+					agree += found[j].key == found[k].key;
+				score = agree * 4 + (found[k].h.length_growth_known &&
+						     found[k].h.length_growth_per_s > 0 ? 4 * NSAMPLE : 0) +
+					(strcmp(found[k].h.kind, "native") ? 1 : 0);
+				if (score > bestscore) {
+					best = k;
+					bestn = agree;
+					bestscore = score;
+				}
 			}
 		}
 		if (best < 0)
