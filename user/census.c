@@ -147,6 +147,7 @@ struct census {
 	struct ctype **types;		/* each allocated once: pointers stay valid */
 	int ntypes, captypes;
 	struct u64map typemap;		/* type address -> index + 1 (uint32_t) */
+	struct { uint64_t addr; struct ctype *t; } tcache[256];	/* this census's, by address */
 	struct u64map rootlens;		/* root container -> struct rootlen */
 
 	/* one census */
@@ -497,7 +498,25 @@ static bool read_type(struct census *c, uint64_t a, struct ctype *t)
 
 /* The census type for a type address, read once per census; NULL if the
  * address is not a type object. */
+static struct ctype *get_type_slow(struct census *c, uint64_t a);
+
+/* Most objects share a few dozen types: a small cache before the map. */
 static struct ctype *get_type(struct census *c, uint64_t a)
+{
+	unsigned int k = (a >> 5) & 255;
+	struct ctype *t;
+
+	if (c->tcache[k].addr == a && c->tcache[k].t->stamp == c->n && !c->tcache[k].t->bad)
+		return c->tcache[k].t;
+	t = get_type_slow(c, a);
+	if (t) {
+		c->tcache[k].addr = a;
+		c->tcache[k].t = t;
+	}
+	return t;
+}
+
+static struct ctype *get_type_slow(struct census *c, uint64_t a)
 {
 	uint32_t *ix = u64map__get(&c->typemap, a);
 	struct ctype tmp, *t;
@@ -1013,12 +1032,23 @@ static bool expandable(const struct ctype *t)
 			       t->kind != K_LONG && t->kind != K_CODE);
 }
 
+/* xorshift64: random() takes a lock, and this runs for every object */
+static uint64_t rnd(void)
+{
+	static uint64_t x = 0x9e3779b97f4a7c15ull;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return x;
+}
+
 static void reservoir(uint64_t *s, uint64_t *n, uint64_t obj)
 {
 	if (*n < NSAMPLE) {
 		s[*n] = obj;
 	} else {
-		uint64_t k = (uint64_t)random() % (*n + 1);
+		uint64_t k = rnd() % (*n + 1);
 
 		if (k < NSAMPLE)
 			s[k] = obj;
@@ -1037,15 +1067,7 @@ static void count(struct census *c, uint64_t obj, struct ctype *t, uint32_t *v)
 	c->objects++;
 	c->bytes += size;
 	/* reservoir sample: every instance equally likely to be kept */
-	if (t->nseen < NSAMPLE) {
-		t->samples[t->nseen] = obj;
-	} else {
-		uint64_t k = (uint64_t)random() % (t->nseen + 1);
-
-		if (k < NSAMPLE)
-			t->samples[k] = obj;
-	}
-	t->nseen++;
+	reservoir(t->samples, &t->nseen, obj);
 	/*
 	 * The growth is in the objects that are new: those first seen at the
 	 * last census and still alive now are a leak's (what churns, a bounded
@@ -1186,20 +1208,23 @@ static uint64_t walk_list(struct census *c, uint64_t head, const uint64_t *heads
 		}
 		if ((hdr[o->gchead_prev / 8] & ~(uint64_t)3) != prev)
 			BAD(c);	/* a neighbour changed; the next link may still hold */
-		t = type_of(c, obj);
-		if (!t) {
-			BAD(c);
-			break;
-		}
-		v = u64map__upsert(&c->visited, obj, &fresh);
-		if (!v)
-			break;
-		if (*v & V_LISTED) {
+		v = u64map__get(&c->visited, obj);
+		if (v && (*v & V_LISTED)) {
 			BAD(c);	/* a loop: the object moved lists while we read */
 			break;
 		}
-		if (fresh)
+		if (!v) {
+			/* not yet met as a referent: validate and count it now */
+			t = type_of(c, obj);
+			if (!t) {
+				BAD(c);
+				break;
+			}
+			v = u64map__upsert(&c->visited, obj, &fresh);
+			if (!v)
+				break;
 			count(c, obj, t, v);
+		}
 		*v |= V_LISTED;
 		n++;
 		expand(c, obj);

@@ -95,6 +95,7 @@ int heapread__refresh(struct heapread *h)
 	free(h->ranges);
 	h->ranges = r;
 	h->nranges = n;
+	h->last = -1;
 	memset(h->slots, 0, h->nslots * sizeof(*h->slots));
 	return n ? 0 : -ENOENT;
 }
@@ -103,6 +104,10 @@ static const struct heap_range *range_of(const struct heapread *h, uint64_t addr
 {
 	int lo = 0, hi = h->nranges - 1;
 
+	/* most reads fall in the mapping of the read before */
+	if (h->last >= 0 && h->last < h->nranges && addr >= h->ranges[h->last].start &&
+	    addr < h->ranges[h->last].end)
+		return &h->ranges[h->last];
 	while (lo <= hi) {
 		int mid = (lo + hi) / 2;
 
@@ -110,8 +115,10 @@ static const struct heap_range *range_of(const struct heapread *h, uint64_t addr
 			hi = mid - 1;
 		else if (addr >= h->ranges[mid].end)
 			lo = mid + 1;
-		else
+		else {
+			((struct heapread *)h)->last = mid;
 			return &h->ranges[mid];
+		}
 	}
 	return NULL;
 }

@@ -26,6 +26,7 @@ struct heapread {
 	pid_t pid;
 	struct heap_range *ranges;	/* readable mappings, sorted */
 	int nranges;
+	int last;			/* the range the last lookup found */
 	struct heap_slot *slots;
 	uint8_t *data;
 	size_t nslots;
