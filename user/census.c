@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,6 +205,18 @@ static bool objset__or(struct objset *s, uint64_t a, unsigned int bits)
 
 struct census {
 	struct census_opts o;
+	/*
+	 * A census runs in its own thread (census__start) so that the main
+	 * loop keeps symbolizing new stacks while the heap is read; lock
+	 * guards everything below against census__take, census__type_at and
+	 * the printers. The printers read only r.
+	 */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	pthread_t thread;
+	bool running, stop;
+	uint32_t published;		/* censuses finished (under out) */
+	const struct pyproc *tp;
 	int bad_line[BAD_SITES];
 	uint64_t bad_count[BAD_SITES];
 	struct heapread h;
@@ -247,7 +260,9 @@ struct census {
 	bool capped;
 	char typename_buf[2 * CENSUS_NAME + 2];
 
-	struct census_result r;
+	struct census_result work;	/* being taken */
+	pthread_mutex_t out;		/* guards r, what the printers show */
+	struct census_result r;		/* the latest */
 };
 
 static void bad_at(struct census *c, int line);
@@ -272,6 +287,9 @@ struct census *census__new(const struct census_opts *o)
 	if (!c)
 		return NULL;
 	c->o = *o;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->out, NULL);
+	pthread_cond_init(&c->wake, NULL);
 	if (!c->o.max_objects)
 		c->o.max_objects = CENSUS_DEFAULT_MAX_OBJECTS;
 	if (c->o.top <= 0)
@@ -290,6 +308,7 @@ void census__free(struct census *c)
 {
 	if (!c)
 		return;
+	census__stop(c);
 	if (c->h_open)
 		heapread__close(&c->h);
 	u64map__free(&c->typemap);
@@ -306,6 +325,9 @@ void census__free(struct census *c)
 	free(c->scratch);
 	free(c->r.types);
 	free(c->r.holders);
+	free(c->work.types);
+	free(c->work.holders);
+	pthread_mutex_destroy(&c->out);
 	free(c);
 }
 
@@ -1254,7 +1276,7 @@ static void expand(struct census *c, uint64_t obj)
 
 static void drain(struct census *c)
 {
-	while (c->npending && !c->capped) {
+	while (c->npending && !c->capped && !c->stop) {
 		expand(c, c->pending[--c->npending]);
 		if ((++c->steps & 0xffff) == 0 && mono_s() - c->t0 > WALK_CAP_S)
 			c->capped = true;
@@ -1275,7 +1297,7 @@ static uint64_t walk_list(struct census *c, uint64_t head, const uint64_t *heads
 		BAD(c);
 		return 0;
 	}
-	while (cur != head && !c->capped) {
+	while (cur != head && !c->capped && !c->stop) {
 		uint64_t obj = cur + o->gchead_size;
 		struct ctype *t;
 		unsigned int v;
@@ -1719,14 +1741,14 @@ static void root_length(struct census *c, uint64_t obj, struct census_holder *h)
 		return;
 	if (fresh) {
 		rl->prev_t = -1;
-	} else if (rl->t != c->r.t) {
+	} else if (rl->t != c->work.t) {
 		rl->prev_len = rl->len;
 		rl->prev_t = rl->t;
 	}
 	rl->len = h->length;
-	rl->t = c->r.t;
-	if (rl->prev_t > 0 && c->r.t > rl->prev_t) {
-		h->length_growth_per_s = (h->length - rl->prev_len) / (c->r.t - rl->prev_t);
+	rl->t = c->work.t;
+	if (rl->prev_t > 0 && c->work.t > rl->prev_t) {
+		h->length_growth_per_s = (h->length - rl->prev_len) / (c->work.t - rl->prev_t);
 		h->length_growth_known = true;
 	}
 }
@@ -2167,9 +2189,80 @@ static bool pause_target(pid_t pid)
 
 /* ---- the census ---------------------------------------------------------- */
 
+static int take(struct census *c, const struct pyproc *p);
+
 int census__take(struct census *c, const struct pyproc *p)
 {
-	struct census_result *r = &c->r;
+	int ret;
+
+	pthread_mutex_lock(&c->lock);
+	ret = take(c, p);
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+/* The census thread: one census, then a wait until the interval has passed
+ * since it began and at least as long as it took (the tracer spends at
+ * most half its time on censuses). */
+static void *census_thread(void *arg)
+{
+	struct census *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stop) {
+		struct timespec until;
+		double wait, took;
+
+		take(c, c->tp);
+		took = c->work.seconds;
+		wait = c->o.interval - took;
+		if (wait < took)
+			wait = took;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += (time_t)wait;
+		until.tv_nsec += (long)((wait - (time_t)wait) * 1e9);
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (!c->stop && pthread_cond_timedwait(&c->wake, &c->lock, &until) == 0)
+			;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+int census__start(struct census *c, const struct pyproc *p)
+{
+	int ret;
+
+	if (c->running)
+		return 0;
+	c->tp = p;
+	c->stop = false;
+	ret = pthread_create(&c->thread, NULL, census_thread, c);
+	if (ret)
+		return -ret;
+	c->running = true;
+	return 0;
+}
+
+void census__stop(struct census *c)
+{
+	if (!c->running)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stop = true;
+	pthread_cond_broadcast(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->thread, NULL);
+	c->running = false;
+	c->stop = false;
+}
+
+static int take(struct census *c, const struct pyproc *p)
+{
+	struct census_result *r = &c->work;
 	const uint64_t *hd;
 	uint64_t interp, base, heads[4];
 	bool paused = false;
@@ -2290,17 +2383,41 @@ out:
 	c->prev.last = NULL;
 	c->have_prev = r->valid;
 	memset(&c->visited, 0, sizeof(c->visited));
+	/* publish: a failed census keeps the last good one shown, with its error */
+	pthread_mutex_lock(&c->out);
+	if (r->valid) {
+		struct census_result t = c->r;
+
+		c->r = *r;
+		*r = t;
+	} else {
+		snprintf(c->r.error, sizeof(c->r.error), "%s", r->error);
+	}
+	c->published++;
+	pthread_mutex_unlock(&c->out);
 	return ret;
 }
 
 int census__maybe_take(struct census *c, const struct pyproc *p, double now)
 {
-	if (c->n && c->o.interval > 0 && now - c->last_t < c->o.interval - 0.05)
+	if (c->running || (c->n && c->o.interval > 0 && now - c->last_t < c->o.interval - 0.05))
 		return 0;
 	return census__take(c, p);
 }
 
+static const char *type_at(struct census *c, const struct pyproc *p, uint64_t addr);
+
 const char *census__type_at(struct census *c, const struct pyproc *p, uint64_t addr)
+{
+	const char *t;
+
+	pthread_mutex_lock(&c->lock);
+	t = type_at(c, p, addr);
+	pthread_mutex_unlock(&c->lock);
+	return t;
+}
+
+static const char *type_at(struct census *c, const struct pyproc *p, uint64_t addr)
 {
 	const struct pyver_offsets *o = &p->off;
 	uint32_t pre[3] = { 0, o->gchead_size, o->gchead_size + 16 };
@@ -2420,14 +2537,24 @@ static void print_holder(const struct census_holder *h, FILE *out)
 		fprintf(out, " [%d of %d sampled]", h->agreeing, h->samples);
 }
 
+static void print_text(const struct census *c, FILE *out);
+
 void census__print_text(const struct census *c, FILE *out)
+{
+	/* the lock is not part of what the caller sees as the census */
+	pthread_mutex_lock((pthread_mutex_t *)&c->out);
+	print_text(c, out);
+	pthread_mutex_unlock((pthread_mutex_t *)&c->out);
+}
+
+static void print_text(const struct census *c, FILE *out)
 {
 	const struct census_result *r = &c->r;
 	char a[32], b[32], d[32];
 	int i, k, shown = 0;
 
 	if (!r->valid) {
-		if (c->n)
+		if (c->published)
 			fprintf(out, "types: no census: %s\n", r->error);
 		return;
 	}
@@ -2508,14 +2635,23 @@ void census__print_text(const struct census *c, FILE *out)
 	}
 }
 
+static void print_json(const struct census *c, struct json_t *obj, int64_t traced);
+
 void census__json(const struct census *c, struct json_t *obj, int64_t traced)
+{
+	pthread_mutex_lock((pthread_mutex_t *)&c->out);
+	print_json(c, obj, traced);
+	pthread_mutex_unlock((pthread_mutex_t *)&c->out);
+}
+
+static void print_json(const struct census *c, struct json_t *obj, int64_t traced)
 {
 	const struct census_result *r = &c->r;
 	json_t *types, *gens, *holders, *gc, *mem, *alloc, *cen;
 	int i, k;
 
 	if (!r->valid) {
-		if (c->n)
+		if (c->published)
 			json_object_set_new(obj, "census", json_pack("{s:b,s:s}", "valid", 0, "error",
 								     r->error));
 		return;
@@ -2525,6 +2661,7 @@ void census__json(const struct census *c, struct json_t *obj, int64_t traced)
 			"paused_s", r->paused_s, "inconsistencies", (json_int_t)r->inconsistencies,
 			"sampled", r->capped, "syscalls", (json_int_t)r->syscalls, "read_bytes",
 			(json_int_t)r->read_bytes);
+	json_object_set_new(cen, "age_s", json_real(mono_s() - r->t));
 	json_object_set_new(obj, "census", cen);
 	types = json_array();
 	for (i = 0; i < r->ntypes && i < c->o.top; i++) {

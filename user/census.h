@@ -112,7 +112,12 @@ void census__free(struct census *c);
 /* Take a census of p now; the result is census__last(). 0, or negative
  * errno with the reason in the result's error. */
 int census__take(struct census *c, const struct pyproc *p);
-/* Take one if the interval has passed since the last (or none yet). */
+/* Take censuses every interval in a thread of their own, so the caller's
+ * loop goes on (the printers show the latest); census__stop ends it. */
+int census__start(struct census *c, const struct pyproc *p);
+void census__stop(struct census *c);
+/* Take one if the interval has passed since the last (or none yet); does
+ * nothing while the thread runs. */
 int census__maybe_take(struct census *c, const struct pyproc *p, double now);
 const struct census_result *census__last(const struct census *c);
 /* The type of the object in the allocation at addr (a block as the
@@ -121,7 +126,8 @@ const struct census_result *census__last(const struct census *c);
  * call or census. */
 const char *census__type_at(struct census *c, const struct pyproc *p, uint64_t addr);
 
-/* Report output: the text section, and the JSON fields "types", "gc",
+/* Report output (the latest census; safe while the thread runs): the text
+ * section, and the JSON fields "types", "gc",
  * "memory" (traced: bytes the allocation tracer holds, -1 when memory is
  * not traced), "holders" and "census" added to obj. */
 void census__print_text(const struct census *c, FILE *out);

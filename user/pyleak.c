@@ -558,7 +558,8 @@ int main(int argc, char **argv)
 	}
 	if (env.census) {
 		struct census_opts co = {
-			.interval = env.census_interval, .max_objects = env.census_max,
+			.interval = env.census_interval ? env.census_interval : env.interval,
+			.max_objects = env.census_max,
 			.pause = env.census_pause, .top = env.top,
 		};
 
@@ -568,6 +569,11 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 		report__set_census(rep, census);
+		/* its own thread: new stacks are symbolized while the heap is read */
+		if (census__start(census, &py)) {
+			warn("cannot start the census thread: %s", strerror(errno));
+			goto cleanup;
+		}
 	}
 	fprintf(env.json ? stderr : stdout,
 		"Attaching to pid %d (CPython %s, %s), %d allocator functions probed "
@@ -630,8 +636,6 @@ int main(int argc, char **argv)
 				break;
 			}
 			stacks__consume(stacks);
-			if (census)
-				census__maybe_take(census, &py, now_s());
 			ret = report__print(rep, false, NULL);
 			if (ferror(stdout)) {
 				/* stdout closed (`| head`): nobody reads the reports any more */
@@ -655,6 +659,8 @@ int main(int argc, char **argv)
 	if (!skel->bss->exec_seen)
 		stacks__consume(stacks);
 	/* a last census, unless the target is gone or is another program now */
+	if (census)
+		census__stop(census);
 	if (census && !skel->bss->exec_seen && kill(env.pid, 0) == 0 &&
 	    (!reason || strcmp(reason, "target exited")))
 		census__take(census, &py);
