@@ -2533,9 +2533,15 @@ static void print_holder(const struct census_holder *h, FILE *out)
 		}
 		k = h->nchain;
 	}
-	for (; k < h->nchain; k++)
+	/* a long chain (a tree walked up and down) shows its two ends */
+	for (; k < h->nchain; k++) {
+		if (h->nchain - k > 3 && k >= 3 && h->nchain > 7) {
+			fprintf(out, " -> ... (%d hops)", h->nchain - 3 - k);
+			k = h->nchain - 3;
+		}
 		fprintf(out, " -> %s%s%s", h->chain[k].via, h->chain[k].via[0] ? " " : "",
 			h->chain[k].type);
+	}
 	if (h->chain_cut)
 		fprintf(out, " (chain shortened)");
 	if (h->samples > 1)
