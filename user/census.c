@@ -1658,7 +1658,7 @@ static void label(struct census *c, uint64_t from, const struct ctype *t, uint32
 		if (t->cached_keys && keys_view(c, t->cached_keys, &v) && i < v.n &&
 		    !heapread__u64(&c->h, v.entries + i * v.esize + (v.hashed ? 8 : 0), &k) &&
 		    !read_str(c, k, key, sizeof(key)))
-			snprintf(buf, len, ".%s", key);
+			snprintf(buf, len, ".%.120s", key);
 		else
 			snprintf(buf, len, ".?");
 		return;
@@ -1684,7 +1684,7 @@ static void label(struct census *c, uint64_t from, const struct ctype *t, uint32
 		if (dict_view(c, from, &v) && i < v.n &&
 		    !heapread__u64(&c->h, v.entries + i * v.esize + (v.hashed ? 8 : 0), &k) &&
 		    !read_str(c, k, key, sizeof(key)))
-			snprintf(buf, len, "['%s']", key);
+			snprintf(buf, len, "['%.120s']", key);
 		else if (k && read_int(c, k, &iv))
 			snprintf(buf, len, "[%lld]", iv);
 		else
@@ -1844,7 +1844,7 @@ static bool follow(struct census *c, uint64_t sample, struct found_root *out)
 				out->key = from;
 				snprintf(h->kind, sizeof(h->kind), "frame_local");
 				snprintf(h->name, sizeof(h->name), "%s", r->var);
-				snprintf(h->where, sizeof(h->where), "%s (%s:%d), thread %" PRIu64,
+				snprintf(h->where, sizeof(h->where), "%.60s (%.150s:%d), thread %" PRIu64,
 					 r->func, r->file, r->line, r->thread);
 				snprintf(h->module, sizeof(h->module), "%s", r->func);
 				snprintf(h->container_type, sizeof(h->container_type), "%s", tname(c, obj));
@@ -1885,7 +1885,7 @@ static bool follow(struct census *c, uint64_t sample, struct found_root *out)
 
 					snprintf(h->kind, sizeof(h->kind), "class_attribute");
 					if (cls)
-						snprintf(h->module, sizeof(h->module), "%s%s%s",
+						snprintf(h->module, sizeof(h->module), "%.60s%s%.60s",
 							 strcmp(cls->module, "builtins") ? cls->module : "",
 							 strcmp(cls->module, "builtins") ? "." : "", cls->name);
 				}
