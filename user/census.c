@@ -42,6 +42,7 @@
 #include "u64map.h"
 
 #define NSAMPLE		12	/* instances kept per type to follow to a root */
+#define NBIG		8	/* largest instances kept per type */
 #define HIST		4	/* censuses in the growth window */
 #define WALK_CAP_S	30.0	/* a census stops after this long, and says so */
 #define CACHE_BYTES	(64u << 20)
@@ -49,6 +50,7 @@
 #define HOLDER_NODES	20000	/* referrers visited per instance followed */
 #define HOLDER_DEPTH	64
 #define GARBAGE_TYPES	1000	/* gc.garbage items whose types are read */
+#define BYTES_GROWTH_MIN 4096.0	/* bytes/s: below it a type's bytes merely wobble */
 
 /*
  * Type flags with one value from 3.8 to 3.13 (Include/object.h); those
@@ -101,6 +103,9 @@ struct ctype {
 	uint32_t hstamp[HIST];
 	double gcount, gbytes;
 	bool growing, watched;
+	bool bytes_growing;		/* growing in bytes, not in number */
+	uint64_t big[NBIG], big_size[NBIG];	/* its largest objects this census */
+	uint64_t pbig[NBIG], pbig_size[NBIG];	/* and the last census's */
 };
 
 struct edge {
@@ -642,6 +647,8 @@ static struct ctype *get_type_slow(struct census *c, uint64_t a)
 			t->nseen = 0;
 		}
 		tmp.watched = t->watched && !strcmp(tmp.name, t->name);
+		memcpy(tmp.pbig, t->pbig, sizeof(tmp.pbig));
+		memcpy(tmp.pbig_size, t->pbig_size, sizeof(tmp.pbig_size));
 		memcpy(tmp.hcount, t->hcount, sizeof(tmp.hcount));
 		memcpy(tmp.hbytes, t->hbytes, sizeof(tmp.hbytes));
 		memcpy(tmp.hstamp, t->hstamp, sizeof(tmp.hstamp));
@@ -1174,6 +1181,18 @@ static bool count(struct census *c, uint64_t obj, struct ctype *t)
 
 	t->count++;
 	t->bytes += size;
+	if (size > t->big_size[NBIG - 1]) {
+		/* keep the NBIG largest, largest first */
+		int k = NBIG - 1;
+
+		while (k > 0 && t->big_size[k - 1] < size) {
+			t->big[k] = t->big[k - 1];
+			t->big_size[k] = t->big_size[k - 1];
+			k--;
+		}
+		t->big[k] = obj;
+		t->big_size[k] = size;
+	}
 	c->objects++;
 	c->bytes += size;
 	/* reservoir sample: every instance equally likely to be kept */
@@ -1603,6 +1622,10 @@ static int64_t length_of(struct census *c, uint64_t obj, const struct ctype *t)
 	case K_SET:
 		n = rd64(c, obj + o->set_used, &ok);
 		break;
+	case K_STR:
+	case K_BYTES:
+		n = rd64(c, obj + (t->kind == K_STR ? o->unicode_length : o->varobject_size), &ok);
+		break;
 	default:
 		break;
 	}
@@ -1931,6 +1954,31 @@ static bool follow(struct census *c, uint64_t sample, struct found_root *out)
 	return true;
 }
 
+/* Of a type's largest objects, the one that grew most since the last
+ * census (one not among the last census's largest counts as grown by all
+ * of its size: a str appended to is often a new object each time). */
+static uint64_t grown(const struct ctype *t)
+{
+	uint64_t best = 0;
+	int64_t bestd = 0;
+	int k, j;
+
+	for (k = 0; k < NBIG && t->big[k]; k++) {
+		int64_t d = (int64_t)t->big_size[k];
+
+		for (j = 0; j < NBIG; j++)
+			if (t->pbig[j] == t->big[k]) {
+				d = (int64_t)t->big_size[k] - (int64_t)t->pbig_size[j];
+				break;
+			}
+		if (d > bestd) {
+			bestd = d;
+			best = t->big[k];
+		}
+	}
+	return best;
+}
+
 static void find_holders(struct census *c, struct census_result *r)
 {
 	int i, k, j;
@@ -1960,7 +2008,11 @@ static void find_holders(struct census *c, struct census_result *r)
 			int ns = t->nseen < NSAMPLE ? (int)t->nseen : NSAMPLE;
 
 			memcpy(samples, t->samples, sizeof(samples));
-			if (t->nsurv) {
+			if (t->bytes_growing && grown(t)) {
+				/* one object grows: it is the one to follow */
+				ns = 1;
+				samples[0] = grown(t);
+			} else if (t->nsurv) {
 				ns = t->nsurv < NSAMPLE ? (int)t->nsurv : NSAMPLE;
 				memcpy(samples, t->surv, sizeof(samples));
 			} else if (t->nfresh) {
@@ -2016,7 +2068,10 @@ static void find_holders(struct census *c, struct census_result *r)
  */
 static double growth_score(const struct census_type *t)
 {
-	return t->growth_count_per_s * (strcmp(t->module, "builtins") ? 2.0 : 1.0);
+	double by_count = t->growth_count_per_s * (strcmp(t->module, "builtins") ? 2.0 : 1.0);
+	double by_bytes = t->growth_bytes_per_s / 256;	/* 256 B/s weigh an object/s */
+
+	return by_count > by_bytes ? by_count : by_bytes;
 }
 
 static int cmp_rank(const void *a, const void *b)
@@ -2041,8 +2096,8 @@ static void trends(struct census *c)
 	for (i = 0; i < c->ntypes; i++) {
 		struct ctype *t = c->types[i];
 		uint32_t slot = n % HIST, oldest = n;
-		uint64_t prevc = 0, c0, b0;
-		int rises = 0, intervals = 0;
+		uint64_t prevc = 0, prevb = 0, c0, b0;
+		int rises = 0, brises = 0, intervals = 0;
 		bool have_prev = false;
 		double dt;
 
@@ -2060,16 +2115,19 @@ static void trends(struct census *c)
 		if (oldest < n) {
 			/* a census in which the type was not seen counted 0 of it */
 			for (k = oldest; k <= n; k++) {
-				uint64_t cnt;
+				uint64_t cnt, b;
 
 				if (k < n && c->hvalid[k % HIST] != k)
 					continue;
 				cnt = k == n ? t->count : t->hstamp[k % HIST] == k ? t->hcount[k % HIST] : 0;
+				b = k == n ? t->bytes : t->hstamp[k % HIST] == k ? t->hbytes[k % HIST] : 0;
 				if (have_prev) {
 					intervals++;
 					rises += cnt > prevc;
+					brises += b > prevb;
 				}
 				prevc = cnt;
+				prevb = b;
 				have_prev = true;
 			}
 			c0 = t->hstamp[oldest % HIST] == oldest ? t->hcount[oldest % HIST] : 0;
@@ -2081,6 +2139,12 @@ static void trends(struct census *c)
 				/* up over the window and in most of its intervals, so
 				 * a type that merely churns does not rank as a leak */
 				t->growing = t->count > c0 && rises * 2 > intervals;
+				/* or its objects grow, not their number (a string
+				 * buffer appended to): bytes up in most intervals, and
+				 * its largest object is more than a few KiB */
+				t->bytes_growing = !t->growing && brises * 2 > intervals &&
+						   t->gbytes >= BYTES_GROWTH_MIN && t->big_size[0] >= 4096;
+				t->growing |= t->bytes_growing;
 			}
 		}
 		t->hcount[slot] = t->count;
@@ -2314,6 +2378,10 @@ static int take(struct census *c, const struct pyproc *p)
 		c->types[i]->nseen = 0;
 		c->types[i]->nfresh = 0;
 		c->types[i]->nsurv = 0;
+		memcpy(c->types[i]->pbig, c->types[i]->big, sizeof(c->types[i]->big));
+		memcpy(c->types[i]->pbig_size, c->types[i]->big_size, sizeof(c->types[i]->big_size));
+		memset(c->types[i]->big, 0, sizeof(c->types[i]->big));
+		memset(c->types[i]->big_size, 0, sizeof(c->types[i]->big_size));
 	}
 	c->objects = c->bytes = c->bad = 0;
 	memset(c->bad_line, 0, sizeof(c->bad_line));
