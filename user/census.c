@@ -302,7 +302,7 @@ struct census *census__new(const struct census_opts *o)
 	if (c->o.top <= 0)
 		c->o.top = 10;
 	if (c->o.holders <= 0)
-		c->o.holders = 3;
+		c->o.holders = 5;
 	if (u64map__init(&c->typemap, sizeof(uint32_t)) ||
 	    u64map__init(&c->rootlens, sizeof(struct rootlen))) {
 		census__free(c);
