@@ -271,6 +271,11 @@ static void state_free(struct stack_state *st)
 	}
 }
 
+void collect__set_census(struct collector *c, const struct census *census)
+{
+	c->snap.census = census;
+}
+
 void collect__free(struct collector *c)
 {
 	struct stack_state *st;

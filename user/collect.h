@@ -9,6 +9,7 @@
 
 #include "snapshot.h"
 
+struct census;
 struct collector;
 struct stack_table;
 
@@ -23,6 +24,8 @@ struct collect_maps {
 struct collector *collect__new(const struct report_meta *m, uint64_t min_age_ns,
 			       const struct collect_maps *maps, struct stack_table *stacks);
 void collect__free(struct collector *c);
+/* The census whose latest result each snapshot carries (NULL: none). */
+void collect__set_census(struct collector *c, const struct census *census);
 /* Read the maps into a snapshot, owned by the collector and valid until
  * the next call. frozen (enum freeze_reason) and frozen_ns: the instant BPF
  * stopped recording, if it did; ages are then taken at that instant, and

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
+#include "census.h"
 #include "fds.h"
 #include "launch.h"
 #include "procinfo.h"
@@ -74,7 +75,13 @@ static struct env {
 	uint32_t max_stacks;
 	uint32_t max_fds;
 	struct report_outputs outputs;	/* --pprof, --serve, --folded, --html, --pyroscope */
+	bool census;		/* --no-census */
+	bool census_pause;
+	double census_interval;	/* 0: every report */
+	uint64_t census_max;
 } env = {
+	.census = true,
+	.census_max = CENSUS_DEFAULT_MAX_OBJECTS,
 	.interval = 5,
 	.top = 10,
 	.frames = 6,
@@ -162,6 +169,17 @@ static const char help[] =
 "                         tracepoint, no tracefs; auto (default): syscalls,\n"
 "                         else raw\n"
 "\n"
+"Object types and holders (a census of the heap, read from outside):\n"
+"      --no-census        no census: no object types, gc state or holders\n"
+"      --census-interval S\n"
+"                         seconds between censuses (default: every report)\n"
+"      --census-max-objects N\n"
+"                         objects read per census, at most (default 2000000);\n"
+"                         a larger heap is sampled and the report says so\n"
+"      --census-pause     stop the target (SIGSTOP) while it is read, for a\n"
+"                         consistent snapshot; the report says how long.\n"
+"                         Without it the target is never stopped\n"
+"\n"
 "Limits (a full map is counted and reported, never silent; the kernel sets\n"
 "aside 16 bytes per entry at start, the rest as the map fills):\n"
 "      --max-allocs N     outstanding allocations tracked (default 1048576,\n"
@@ -195,6 +213,7 @@ enum {
 	OPT_PARTIAL = 256, OPT_KEEP_ALLOC, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_MAX_FDS,
 	OPT_FDS_ONLY, OPT_NO_FDS, OPT_FD_TRACEPOINTS, OPT_FRAMES,
 	OPT_PPROF, OPT_FOLDED, OPT_HTML, OPT_SERVE, OPT_PYROSCOPE, OPT_METRICS_TOP,
+	OPT_NO_CENSUS, OPT_CENSUS_INTERVAL, OPT_CENSUS_MAX, OPT_CENSUS_PAUSE,
 };
 
 static const struct option long_opts[] = {
@@ -220,6 +239,10 @@ static const struct option long_opts[] = {
 	{ "serve", required_argument, NULL, OPT_SERVE },
 	{ "pyroscope", required_argument, NULL, OPT_PYROSCOPE },
 	{ "metrics-top", required_argument, NULL, OPT_METRICS_TOP },
+	{ "no-census", no_argument, NULL, OPT_NO_CENSUS },
+	{ "census-interval", required_argument, NULL, OPT_CENSUS_INTERVAL },
+	{ "census-max-objects", required_argument, NULL, OPT_CENSUS_MAX },
+	{ "census-pause", no_argument, NULL, OPT_CENSUS_PAUSE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
@@ -365,6 +388,21 @@ static int parse_args(int argc, char **argv)
 			if (!parse_ulong(optarg, 10000, &v) || !v)
 				return bad_usage("invalid --metrics-top '%s' (1 to 10000)", optarg);
 			env.outputs.metrics_top = v;
+			break;
+		case OPT_NO_CENSUS:
+			env.census = false;
+			break;
+		case OPT_CENSUS_PAUSE:
+			env.census_pause = true;
+			break;
+		case OPT_CENSUS_INTERVAL:
+			if (!parse_secs(optarg, &env.census_interval))
+				return bad_usage("invalid --census-interval '%s' (seconds)", optarg);
+			break;
+		case OPT_CENSUS_MAX:
+			if (!parse_ulong(optarg, 1ull << 32, &v) || v < 1000)
+				return bad_usage("invalid --census-max-objects '%s' (1000 or more)", optarg);
+			env.census_max = v;
 			break;
 		case 'v':
 			log_verbosity++;
@@ -620,6 +658,7 @@ int main(int argc, char **argv)
 	struct stack_table *stacks = NULL;
 	struct reporter *rep = NULL;
 	struct report_sinks *sinks = NULL;
+	struct census *census = NULL;
 	struct launch launch = { .go_fd = -1, .err_fd = -1 };
 	struct probes probes = {};
 	struct pyproc py = { .elf.fd = -1 };
@@ -803,6 +842,25 @@ int main(int argc, char **argv)
 		}
 		goto cleanup;
 	}
+	if (env.census) {
+		struct census_opts co = {
+			.interval = env.census_interval ? env.census_interval : env.interval,
+			.max_objects = env.census_max,
+			.pause = env.census_pause, .top = env.top,
+		};
+
+		census = census__new(&co);
+		if (!census) {
+			warn("out of memory");
+			goto cleanup;
+		}
+		report__set_census(rep, census);
+		/* its own thread: new stacks are symbolized while the heap is read */
+		if (census__start(census, &py)) {
+			warn("cannot start the census thread: %s", strerror(errno));
+			goto cleanup;
+		}
+	}
 	if (!env.json)
 		output__begin();
 	fprintf(env.json ? stderr : stdout,
@@ -903,6 +961,10 @@ int main(int argc, char **argv)
 	as_of = (struct report_as_of){ skel->bss->frozen, skel->bss->frozen_ns };
 	if (!skel->bss->exec_seen)
 		stacks__consume(stacks);
+	/* The final report shows the last census taken: another would keep the
+	 * probes (and the target's traps) in place for as long as it reads. */
+	if (census)
+		census__stop(census);
 	output__begin();
 	report__print(rep, true, reason, &as_of);
 	output__end();
@@ -929,6 +991,7 @@ cleanup:
 	bpf_link__destroy(exit_link);
 	report__free(rep);
 	report__close_sinks(sinks);
+	census__free(census);
 	stacks__free(stacks);
 	symbolizer__free(sym);
 	pyleak_bpf__destroy(skel);

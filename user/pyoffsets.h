@@ -59,6 +59,97 @@ struct pyver_offsets {
 	uint32_t unicode_state;
 	uint32_t unicode_ascii_data;		/* sizeof(PyASCIIObject) */
 	uint32_t unicode_compact_data;		/* sizeof(PyCompactUnicodeObject) */
+
+	/*
+	 * The heap census (user/census.c): where the collector keeps its
+	 * lists, how objects, types and containers are laid out. Same
+	 * provenance as above; tests/unit/test_pyoffsets.c checks each
+	 * against DWARF.
+	 */
+	uint32_t runtime_interpreters_main;	/* interpreters.main */
+	uint32_t runtime_gc;			/* _PyRuntimeState.gc (3.8 only) */
+	uint32_t interp_gc;			/* PyInterpreterState.gc (3.9+) */
+	uint32_t interp_modules;		/* modules / imports.modules (3.12+) */
+	uint32_t interp_obmalloc;		/* obmalloc (3.12 embedded, 3.13 pointer) */
+	uint32_t obmalloc_is_ptr;		/* 1 when interp_obmalloc holds a pointer */
+	uint32_t obmalloc_narenas;		/* mgmt.narenas_currently_allocated */
+	uint32_t obmalloc_ntimes;		/* mgmt.ntimes_arena_allocated */
+	uint32_t obmalloc_highwater;		/* mgmt.narenas_highwater */
+	uint32_t arena_size;			/* ARENA_SIZE: bytes per pymalloc arena */
+
+	/* struct _gc_runtime_state, gc_generation, gc_generation_stats, PyGC_Head */
+	uint32_t gc_enabled;
+	uint32_t gc_generations;		/* generations[NUM_GENERATIONS] */
+	uint32_t gc_generation_size;		/* sizeof(struct gc_generation) */
+	uint32_t gc_permanent;			/* permanent_generation */
+	uint32_t gc_generation_stats;		/* generation_stats[NUM_GENERATIONS] */
+	uint32_t gc_stats_size;			/* sizeof(struct gc_generation_stats) */
+	uint32_t gc_collecting;
+	uint32_t gc_garbage;			/* PyObject *garbage (gc.garbage) */
+	uint32_t gen_threshold;			/* gc_generation.threshold */
+	uint32_t gen_count;			/* gc_generation.count */
+	uint32_t stats_collections;		/* gc_generation_stats.collections */
+	uint32_t stats_uncollectable;		/* gc_generation_stats.uncollectable */
+	uint32_t gchead_size;			/* sizeof(PyGC_Head), just before the object */
+	uint32_t gchead_next;			/* _gc_next */
+	uint32_t gchead_prev;			/* _gc_prev (low 2 bits are flags) */
+
+	/* PyTypeObject, PyHeapTypeObject */
+	uint32_t type_name;			/* const char *tp_name */
+	uint32_t type_basicsize;
+	uint32_t type_itemsize;
+	uint32_t type_flags;			/* unsigned long tp_flags */
+	uint32_t type_base;
+	uint32_t type_dict;
+	uint32_t type_dictoffset;
+	uint32_t heaptype_qualname;		/* ht_qualname */
+	uint32_t heaptype_cached_keys;		/* ht_cached_keys (shared instance keys) */
+	uint32_t tpflag_managed_dict;		/* Py_TPFLAGS_MANAGED_DICT (3.11+), else 0 */
+	uint32_t tpflag_inline_values;		/* Py_TPFLAGS_INLINE_VALUES (3.13), else 0 */
+	uint32_t managed_dict;			/* enum pyoff_managed_dict */
+
+	/* containers */
+	uint32_t list_item;			/* PyListObject.ob_item */
+	uint32_t list_allocated;
+	uint32_t tuple_item;			/* PyTupleObject.ob_item */
+	uint32_t set_used;			/* PySetObject.used */
+	uint32_t set_mask;
+	uint32_t set_table;
+	uint32_t setentry_size;			/* sizeof(setentry) {key, hash} */
+	uint32_t dict_used;			/* PyDictObject.ma_used */
+	uint32_t dict_keys;			/* ma_keys */
+	uint32_t dict_values;			/* ma_values (split tables) */
+	uint32_t dictkeys_size;			/* dk_size (<=3.10) */
+	uint32_t dictkeys_log2_size;		/* dk_log2_size (3.11+) */
+	uint32_t dictkeys_log2_index_bytes;	/* dk_log2_index_bytes (3.11+) */
+	uint32_t dictkeys_kind;			/* dk_kind (3.11+): 0 general, else unicode */
+	uint32_t dictkeys_nentries;		/* dk_nentries */
+	uint32_t dictkeys_indices;		/* dk_indices[] */
+	uint32_t dictvalues_values;		/* PyDictValues.values[] (3.11+) */
+	uint32_t dictvalues_valid;		/* PyDictValues.valid (3.13) */
+	uint32_t func_closure;			/* PyFunctionObject */
+	uint32_t func_defaults;
+	uint32_t func_kwdefaults;
+	uint32_t func_qualname;
+	uint32_t cell_ref;			/* PyCellObject.ob_ref */
+	uint32_t module_dict;			/* PyModuleObject.md_dict */
+	uint32_t method_func;			/* PyMethodObject.im_func */
+	uint32_t method_self;			/* PyMethodObject.im_self */
+	uint32_t long_lv_tag;			/* long_value.lv_tag (3.12+) */
+	uint32_t long_digit;			/* ob_digit / long_value.ob_digit */
+
+	/* frame locals, for holders */
+	uint32_t code_nlocals;			/* co_nlocals (<=3.10) / co_nlocalsplus */
+	uint32_t code_localnames;		/* co_varnames (<=3.10) / co_localsplusnames */
+	uint32_t frame_localsplus;		/* f_localsplus / localsplus */
+};
+
+/* Where an instance's attributes live (Objects/typeobject.c, dictobject.c). */
+enum pyoff_managed_dict {
+	PYOFF_DICT_AT_OFFSET,	/* <=3.10: PyObject *dict at tp_dictoffset */
+	PYOFF_DICT_VALUES_3_11,	/* 3.11: values at obj-4 words, dict at obj-3 */
+	PYOFF_DICT_OR_VALUES,	/* 3.12: one word at obj-3: dict, or values-1 (tagged) */
+	PYOFF_INLINE_VALUES,	/* 3.13: values after the object, dict at obj-3 */
 };
 
 /* The built-in table for major.minor, or NULL when unsupported. */

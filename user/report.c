@@ -218,6 +218,11 @@ static void render_sinks(struct reporter *r, const struct snapshot *sn)
 	}
 }
 
+void report__set_census(struct reporter *r, struct census *c)
+{
+	collect__set_census(r->col, c);
+}
+
 int report__print(struct reporter *r, bool final, const char *exit_reason,
 		  const struct report_as_of *as_of)
 {

@@ -49,6 +49,8 @@ struct report_as_of {
 struct reporter *report__new(const struct report_opts *o, const struct report_meta *m,
 			     struct stack_table *stacks, int allocs_fd, int fds_fd, int stats_fd);
 void report__free(struct reporter *r);
+/* The census whose latest result every report shows (NULL: none). */
+void report__set_census(struct reporter *r, struct census *c);
 /* Collect and print one report; final adds exit_reason. as_of (NULL: now)
  * says which instant the maps hold: ages are taken at that instant, and
  * after a freeze at the target's shutdown, exit or exec its /proc is not

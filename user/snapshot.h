@@ -15,6 +15,8 @@
 #include "stacks.h"
 #include "trend.h"
 
+struct census;
+
 #define SNAP_EXAMPLES	3	/* fd targets shown per stack */
 #define SNAP_SYSCALLS	6	/* distinct creating syscalls counted per stack */
 
@@ -81,6 +83,10 @@ struct snapshot {
 	struct snap_section mem, fds;
 	uint64_t stats[STAT__COUNT];
 	struct stack_store store;	/* the stack store's size */
+
+	/* The heap census (user/census.c), or NULL with --no-census: it runs
+	 * on its own clock, the snapshot shows its latest result. */
+	const struct census *census;
 
 	/* fds against /proc/PID/fd */
 	long fds_open;			/* -1 once the target is gone */

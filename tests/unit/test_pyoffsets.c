@@ -357,6 +357,7 @@ static int pyenv_builds(int minor, char versions[][32], int max)
 
 #define ABSENT		0x1	/* the table must say PYOFF_NONE and DWARF have no such member */
 #define CHECK_PTR	0x2	/* the member is a pointer iff the table's frame_pos_is_ptr */
+#define CHECK_OBMALLOC_PTR 0x4	/* the member is a pointer iff the table's obmalloc_is_ptr */
 
 struct dwarf_check {
 	const char *field;	/* struct pyver_offsets member */
@@ -428,6 +429,93 @@ static const struct dwarf_check dwarf_checks[] = {
 	ROW(unicode_state, 8, 13, "PyASCIIObject", "state", 4),
 	ROW(unicode_ascii_data, 8, 13, "PyASCIIObject", NULL, 0),
 	ROW(unicode_compact_data, 8, 13, "PyCompactUnicodeObject", NULL, 0),
+
+	/* heap census */
+	ROW(runtime_interpreters_main, 8, 13, "_PyRuntimeState", "interpreters.main", 8),
+	ROW(runtime_gc, 8, 8, "_PyRuntimeState", "gc", 240),
+	NONE(runtime_gc, 9, 13, "_PyRuntimeState", "gc"),
+	NONE(interp_gc, 8, 8, "PyInterpreterState", "gc"),
+	ROW(interp_gc, 9, 13, "PyInterpreterState", "gc", 240),
+	ROW(interp_modules, 8, 11, "PyInterpreterState", "modules", 8),
+	ROW(interp_modules, 12, 13, "PyInterpreterState", "imports.modules", 8),
+	NONE(interp_obmalloc, 8, 11, "PyInterpreterState", "obmalloc"),
+	ROWF(interp_obmalloc, 12, 12, "PyInterpreterState", "obmalloc", 0, CHECK_OBMALLOC_PTR),
+	ROWF(interp_obmalloc, 13, 13, "PyInterpreterState", "obmalloc", 8, CHECK_OBMALLOC_PTR),
+	NONE(obmalloc_narenas, 8, 11, "_obmalloc_state", "mgmt"),
+	ROW(obmalloc_narenas, 12, 13, "_obmalloc_state", "mgmt.narenas_currently_allocated", 8),
+	NONE(obmalloc_ntimes, 8, 11, "_obmalloc_state", "mgmt"),
+	ROW(obmalloc_ntimes, 12, 13, "_obmalloc_state", "mgmt.ntimes_arena_allocated", 8),
+	NONE(obmalloc_highwater, 8, 11, "_obmalloc_state", "mgmt"),
+	ROW(obmalloc_highwater, 12, 13, "_obmalloc_state", "mgmt.narenas_highwater", 8),
+
+	ROW(gc_enabled, 8, 13, "_gc_runtime_state", "enabled", 4),
+	ROW(gc_generations, 8, 13, "_gc_runtime_state", "generations", 72),
+	ROW(gc_generation_size, 8, 13, "gc_generation", NULL, 0),
+	ROW(gc_permanent, 8, 13, "_gc_runtime_state", "permanent_generation", 24),
+	ROW(gc_generation_stats, 8, 13, "_gc_runtime_state", "generation_stats", 72),
+	ROW(gc_stats_size, 8, 13, "gc_generation_stats", NULL, 0),
+	ROW(gc_collecting, 8, 13, "_gc_runtime_state", "collecting", 4),
+	ROW(gc_garbage, 8, 13, "_gc_runtime_state", "garbage", 8),
+	ROW(gen_threshold, 8, 13, "gc_generation", "threshold", 4),
+	ROW(gen_count, 8, 13, "gc_generation", "count", 4),
+	ROW(stats_collections, 8, 13, "gc_generation_stats", "collections", 8),
+	ROW(stats_uncollectable, 8, 13, "gc_generation_stats", "uncollectable", 8),
+	ROW(gchead_size, 8, 13, "PyGC_Head", NULL, 0),
+	ROW(gchead_next, 8, 13, "PyGC_Head", "_gc_next", 8),
+	ROW(gchead_prev, 8, 13, "PyGC_Head", "_gc_prev", 8),
+
+	ROW(type_name, 8, 13, "PyTypeObject", "tp_name", 8),
+	ROW(type_basicsize, 8, 13, "PyTypeObject", "tp_basicsize", 8),
+	ROW(type_itemsize, 8, 13, "PyTypeObject", "tp_itemsize", 8),
+	ROW(type_flags, 8, 13, "PyTypeObject", "tp_flags", 8),
+	ROW(type_base, 8, 13, "PyTypeObject", "tp_base", 8),
+	ROW(type_dict, 8, 13, "PyTypeObject", "tp_dict", 8),
+	ROW(type_dictoffset, 8, 13, "PyTypeObject", "tp_dictoffset", 8),
+	ROW(heaptype_qualname, 8, 13, "PyHeapTypeObject", "ht_qualname", 8),
+	ROW(heaptype_cached_keys, 8, 13, "PyHeapTypeObject", "ht_cached_keys", 8),
+
+	ROW(list_item, 8, 13, "PyListObject", "ob_item", 8),
+	ROW(list_allocated, 8, 13, "PyListObject", "allocated", 8),
+	ROW(tuple_item, 8, 13, "PyTupleObject", "ob_item", 0),
+	ROW(set_used, 8, 13, "PySetObject", "used", 8),
+	ROW(set_mask, 8, 13, "PySetObject", "mask", 8),
+	ROW(set_table, 8, 13, "PySetObject", "table", 8),
+	ROW(setentry_size, 8, 13, "setentry", NULL, 0),
+	ROW(dict_used, 8, 13, "PyDictObject", "ma_used", 8),
+	ROW(dict_keys, 8, 13, "PyDictObject", "ma_keys", 8),
+	ROW(dict_values, 8, 13, "PyDictObject", "ma_values", 8),
+	ROW(dictkeys_size, 8, 10, "_dictkeysobject", "dk_size", 8),
+	NONE(dictkeys_size, 11, 13, "_dictkeysobject", "dk_size"),
+	NONE(dictkeys_log2_size, 8, 10, "_dictkeysobject", "dk_log2_size"),
+	ROW(dictkeys_log2_size, 11, 13, "_dictkeysobject", "dk_log2_size", 1),
+	NONE(dictkeys_log2_index_bytes, 8, 10, "_dictkeysobject", "dk_log2_index_bytes"),
+	ROW(dictkeys_log2_index_bytes, 11, 13, "_dictkeysobject", "dk_log2_index_bytes", 1),
+	NONE(dictkeys_kind, 8, 10, "_dictkeysobject", "dk_kind"),
+	ROW(dictkeys_kind, 11, 13, "_dictkeysobject", "dk_kind", 1),
+	ROW(dictkeys_nentries, 8, 13, "_dictkeysobject", "dk_nentries", 8),
+	ROW(dictkeys_indices, 8, 13, "_dictkeysobject", "dk_indices", 0),
+	NONE(dictvalues_values, 8, 10, "_dictvalues", "values"),
+	ROW(dictvalues_values, 11, 13, "_dictvalues", "values", 0),
+	NONE(dictvalues_valid, 8, 12, "_dictvalues", "valid"),
+	ROW(dictvalues_valid, 13, 13, "_dictvalues", "valid", 1),
+	ROW(func_closure, 8, 13, "PyFunctionObject", "func_closure", 8),
+	ROW(func_defaults, 8, 13, "PyFunctionObject", "func_defaults", 8),
+	ROW(func_kwdefaults, 8, 13, "PyFunctionObject", "func_kwdefaults", 8),
+	ROW(func_qualname, 8, 13, "PyFunctionObject", "func_qualname", 8),
+	ROW(cell_ref, 8, 13, "PyCellObject", "ob_ref", 8),
+	ROW(module_dict, 8, 13, "PyModuleObject", "md_dict", 8),
+	ROW(method_func, 8, 13, "PyMethodObject", "im_func", 8),
+	ROW(method_self, 8, 13, "PyMethodObject", "im_self", 8),
+	NONE(long_lv_tag, 8, 11, "PyLongObject", "long_value"),
+	ROW(long_lv_tag, 12, 13, "PyLongObject", "long_value.lv_tag", 8),
+	ROW(long_digit, 8, 11, "PyLongObject", "ob_digit", 0),
+	ROW(long_digit, 12, 13, "PyLongObject", "long_value.ob_digit", 0),
+	ROW(code_nlocals, 8, 10, "PyCodeObject", "co_nlocals", 4),
+	ROW(code_nlocals, 11, 13, "PyCodeObject", "co_nlocalsplus", 4),
+	ROW(code_localnames, 8, 10, "PyCodeObject", "co_varnames", 8),
+	ROW(code_localnames, 11, 13, "PyCodeObject", "co_localsplusnames", 8),
+	ROW(frame_localsplus, 8, 10, "PyFrameObject", "f_localsplus", 0),
+	ROW(frame_localsplus, 11, 13, "_PyInterpreterFrame", "localsplus", 0),
 };
 
 /* Fields DWARF cannot show directly; checked otherwise or by reasoning. */
@@ -435,8 +523,13 @@ static const char *const flag_fields[] = {
 	"frame_pos_is_ptr",	/* CHECK_PTR rows */
 	"frame_pos_in_units",	/* 3.10 f_lasti semantics: bytecode, not layout */
 	"owner_cstack",		/* FRAME_OWNED_BY_CSTACK enumerator, below */
+	"obmalloc_is_ptr",	/* CHECK_OBMALLOC_PTR rows */
+	"arena_size",		/* ARENA_SIZE: a macro; checked against sys._debugmallocstats() by e2e */
+	"tpflag_managed_dict",	/* Py_TPFLAGS_* macros: no DWARF; from the headers, see pyoffsets.c */
+	"tpflag_inline_values",
+	"managed_dict",		/* a layout rule of Objects/dictobject.c, see pyoffsets.h */
 };
-#define N_OFFSET_FIELDS	31	/* uint32_t offsets in struct pyver_offsets */
+#define N_OFFSET_FIELDS	(31 + 68)	/* uint32_t offsets in struct pyver_offsets */
 
 static uint32_t table_field(const struct pyver_offsets *o, size_t off)
 {
@@ -486,6 +579,12 @@ static int check_build(struct dwlib *l, int minor, const struct pyver_offsets *o
 				    (unsigned long long)f.size);
 			bad++;
 		}
+		if ((c->flags & CHECK_OBMALLOC_PTR) && (uint32_t)f.is_ptr != o->obmalloc_is_ptr) {
+			print_error("%s %s.%s: table obmalloc_is_ptr %u, DWARF says %s\n",
+				    l->version, c->type, what, o->obmalloc_is_ptr,
+				    f.is_ptr ? "a pointer" : "not a pointer");
+			bad++;
+		}
 		if ((c->flags & CHECK_PTR) && (uint32_t)f.is_ptr != o->frame_pos_is_ptr) {
 			print_error("%s %s.%s: table frame_pos_is_ptr %u, DWARF says %s\n",
 				    l->version, c->type, what, o->frame_pos_is_ptr,
@@ -532,6 +631,15 @@ static const struct {
 	{ "code_object.linetable", 304 }, { "code_object.firstlineno", 312 },
 	{ "code_object.co_code_adaptive", 344 },
 	{ "pyobject.size", 352 }, { "pyobject.ob_type", 360 },
+	{ "interpreter_state.gc", 80 }, { "interpreter_state.imports_modules", 88 },
+	{ "interpreter_frame.localsplus", 256 }, { "code_object.localsplusnames", 328 },
+	{ "type_object.size", 368 }, { "type_object.tp_name", 376 },
+	{ "type_object.tp_flags", 392 }, { "tuple_object.size", 400 },
+	{ "tuple_object.ob_item", 408 }, { "list_object.size", 424 },
+	{ "list_object.ob_item", 432 }, { "dict_object.size", 448 },
+	{ "dict_object.ma_keys", 456 }, { "dict_object.ma_values", 464 },
+	{ "long_object.size", 488 }, { "long_object.lv_tag", 496 },
+	{ "long_object.ob_digit", 504 },
 	{ "bytes_object.size", 512 }, { "bytes_object.ob_size", 520 },
 	{ "bytes_object.ob_sval", 528 },
 	{ "unicode_object.size", 536 }, { "unicode_object.state", 544 },
@@ -673,6 +781,22 @@ static void test_every_field_has_a_dwarf_check(void **state)
 		F(code_adaptive), F(object_type), F(varobject_size), F(bytes_sval),
 		F(unicode_length), F(unicode_state), F(unicode_ascii_data),
 		F(unicode_compact_data),
+		F(runtime_interpreters_main), F(runtime_gc), F(interp_gc), F(interp_modules),
+		F(interp_obmalloc), F(obmalloc_narenas), F(obmalloc_ntimes),
+		F(obmalloc_highwater), F(gc_enabled), F(gc_generations), F(gc_generation_size),
+		F(gc_permanent), F(gc_generation_stats), F(gc_stats_size), F(gc_collecting),
+		F(gc_garbage), F(gen_threshold), F(gen_count), F(stats_collections),
+		F(stats_uncollectable), F(gchead_size), F(gchead_next), F(gchead_prev),
+		F(type_name), F(type_basicsize), F(type_itemsize), F(type_flags), F(type_base),
+		F(type_dict), F(type_dictoffset), F(heaptype_qualname), F(heaptype_cached_keys),
+		F(list_item), F(list_allocated), F(tuple_item), F(set_used), F(set_mask),
+		F(set_table), F(setentry_size), F(dict_used), F(dict_keys), F(dict_values),
+		F(dictkeys_size), F(dictkeys_log2_size), F(dictkeys_log2_index_bytes),
+		F(dictkeys_kind), F(dictkeys_nentries), F(dictkeys_indices),
+		F(dictvalues_values), F(dictvalues_valid), F(func_closure), F(func_defaults),
+		F(func_kwdefaults), F(func_qualname), F(cell_ref), F(module_dict),
+		F(method_func), F(method_self), F(long_lv_tag), F(long_digit), F(code_nlocals),
+		F(code_localnames), F(frame_localsplus),
 #undef F
 	};
 	size_t i, j;

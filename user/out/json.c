@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
+#include "census.h"
 #include "out.h"
 #include "sanitize.h"
 
@@ -163,6 +164,8 @@ void out_json__render(const struct snapshot *sn, const struct out_opts *opts, FI
 	json_object_set_new(o, "fds", json_section(sn, &sn->fds, opts->top, json_fd_stack));
 	json_object_set_new(o, "fds_before", json_group(&sn->fds_before));
 	json_object_set_new(o, "fds_untracked", json_group(&sn->fds_untracked));
+	if (sn->census)
+		census__json(sn->census, o, m->memory ? (int64_t)sn->mem.amount : -1);
 	s = json_dumps(o, JSON_COMPACT);
 	if (s) {
 		fputs(s, f);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include "census.h"
 #include "out.h"
 #include "sanitize.h"
 
@@ -253,6 +254,8 @@ void out_text__render(const struct snapshot *sn, const struct out_opts *o, FILE 
 	}
 	if (m->fds)
 		print_fds(sn, o, f);
+	if (sn->census)
+		census__print_text(sn->census, f);
 	fputs("stats:", f);
 	for (k = 0; k < STAT__COUNT; k++)
 		fprintf(f, " %s %" PRIu64, snapshot__stat_names[k], sn->stats[k]);

@@ -1,0 +1,365 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""End-to-end tests of the heap census (object types, gc state, holders, RSS against live
+objects), run by tests/e2e/run.py: plan(interps, run) returns entries like run.plan()'s.
+
+Every scenario attaches with -p and --fds-only (the census needs no allocator probe) to a
+fixture of tests/fixtures/census_*.py, Debian's stripped PGO 3.11 included:
+
+  census-counts      census_counts.py counts its own heap in-process the way the census
+                     does (gc.get_objects() and what its containers hold), then stops
+                     itself; censused from outside, every type with over 100 objects
+                     agrees within 1%; continued, its heap is intact
+  census-<kind>      census_leaks.py KIND behind decoys (a start-up cache and an LRU of the
+                     same type, churn, cycles): the leaked class is the first type, growing,
+                     and its holder names the variable (global, class attribute, tree kept
+                     by one leaf, closures in a handler list, a thread's local, a str buffer
+                     that grows in bytes (read with --census-pause), unclosed files)
+  census-gcoff       the collector disabled while cycles are dropped: gc says disabled,
+                     the cycles' type grows first, held by nothing (garbage)
+  census-frag        fragmentation: RSS grows over 4x faster than live objects and the
+                     report says the allocator holds it
+  census-mutate      a thread mutating containers flat out, censused every second: it
+                     keeps running, every report has a census, inconsistencies are counted
+  census-pause       --census-pause: the report says how long the target was stopped, and
+                     it runs again after (never left stopped)
+  census-text, census-off   the text section (types/gc/memory lines); --no-census
+"""
+import json
+import os
+import signal
+import time
+
+R = None                # the run.py module, set by plan()
+INTERVAL = "1"
+
+# kind -> (leaked type, its module, root kind, root name, root module or class)
+LEAKS = {
+    "global": ("Doc", "__main__", "global", "_RECENT_DOCS", "__main__"),
+    "classattr": ("Event", "__main__", "class_attribute", "events", "__main__.Registry"),
+    "tree": ("Node", "__main__", "global", "_SELECTED", "__main__"),
+    "closures": ("Payload", "__main__", "global", "_HANDLERS", "__main__"),
+    "thread": ("Item", "__main__", "frame_local", "backlog", "worker"),
+    "strbuf": ("str", "builtins", "global", "_LOG", "__main__"),
+    "files": ("TextIOWrapper", "_io", "global", "_OPEN_FILES", "__main__"),
+}
+
+
+def proc_state(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def wait_stopped(c, pid, timeout=30):
+    end = min(time.monotonic() + timeout, c.deadline)
+    while proc_state(pid) not in ("T", "t"):
+        if proc_state(pid) is None:
+            raise R.Failure("expected pid %d to stop itself, saw it exit (status %s)" % (pid, c.status()))
+        if time.monotonic() > end:
+            raise R.Failure("expected pid %d to stop itself within %ds, saw state %s" % (
+                pid, timeout, proc_state(pid)))
+        time.sleep(0.05)
+
+
+def full_name(t):
+    return t["type"] if t["module"] == "builtins" else "%s.%s" % (t["module"], t["type"])
+
+
+def census_problems(rep):
+    """What in one report breaks the census part of the JSON contract."""
+    bad = []
+    cen = rep.get("census")
+    if not isinstance(cen, dict) or cen.get("valid") is not True:
+        return ["census %r" % (cen,)]
+    for k in ("objects", "bytes", "inconsistencies", "syscalls", "read_bytes"):
+        if not isinstance(cen.get(k), int):
+            bad.append("census.%s %r" % (k, cen.get(k)))
+    for t in rep.get("types") or []:
+        for k, ty in (("type", str), ("module", str), ("count", int), ("bytes", int),
+                      ("growth_count_per_s", (int, float)), ("growth_bytes_per_s", (int, float))):
+            if not isinstance(t.get(k), ty):
+                bad.append("types[] %s %r" % (k, t.get(k)))
+    grow = [t.get("growing") for t in rep.get("types") or []]
+    if grow != sorted(grow, reverse=True):
+        bad.append("types not growing-first: %s" % grow)
+    gc = rep.get("gc")
+    if not isinstance(gc, dict) or not isinstance(gc.get("enabled"), bool) or len(gc.get("generations") or []) != 3:
+        bad.append("gc %r" % (gc,))
+    mem = rep.get("memory")
+    if not isinstance(mem, dict) or not all(k in mem for k in ("rss", "live_objects", "traced", "allocator")):
+        bad.append("memory %r" % (mem,))
+    for h in rep.get("holders") or []:
+        root = h.get("root") or {}
+        if not all(k in root for k in ("kind", "module", "name", "container_type", "length")) or \
+                not isinstance(h.get("chain"), list):
+            bad.append("holder %r" % (h,))
+    return bad
+
+
+def types_str(rep, n=5):
+    return ", ".join("%s %d%s" % (full_name(t), t["count"], " +%.0f/s" % t["growth_count_per_s"]
+                                  if t.get("growing") else "") for t in (rep.get("types") or [])[:n])
+
+
+def holder_str(h):
+    r = h["root"]
+    return "%s held by %s %s %s (%s, %s items) via %s" % (
+        h["type"], r["kind"], r["container_type"], r["name"], r["module"], r["length"],
+        " ".join("%s%s" % (x["via"], x["type"]) for x in h["chain"]))
+
+
+def start(c, py, script, *args):
+    fx = c.start_fixture(py, script, *args)
+    return fx
+
+
+def attach(c, fx, *args):
+    return c.start_tracer(["-j", "--fds-only", "-T", "30"] + list(args) + ["-p", str(fx.pid), INTERVAL])
+
+
+def stop(c, tr):
+    rc = tr.stop(signal.SIGINT)
+    R.expect(rc == 0, "exit status 0 after SIGINT", rc)
+
+
+def check_reports(tr, n_min):
+    reps = [r for r in tr.reports() if not r.get("final")]
+    R.expect(len(reps) >= n_min, "at least %d periodic reports" % n_min, len(reps))
+    for r in reps:
+        bad = census_problems(r)
+        R.expect(not bad, "report #%s's census fields to follow the contract" % r.get("report"), "; ".join(bad[:4]))
+    return reps
+
+
+# ---------------------------------------------------------------------------------------
+# Scenarios: fn(case, py) -> evidence string
+
+def sc_counts(c, py):
+    """Given census_counts.py stopped after counting its heap in-process, when pyleak-bpf
+    -p censuses it, then every type with over 100 objects has the in-process count within
+    1%, and the fixture continued afterwards finds its heap intact."""
+    fx = start(c, py, "census_counts.py")
+    line = c.wait_status("COUNTS", 90, proc=fx)
+    inproc = json.loads(line.split(" ", 1)[1])
+    wait_stopped(c, fx.pid)
+    tr = c.start_tracer(["-j", "--fds-only", "-T", "100000", "-p", str(fx.pid), "0.2", "1"])
+    tr.wait_exit(60)
+    R.expect(tr.rc == 0, "exit status 0 after COUNT reports", "%s: %s" % (tr.rc, tr.stderr()[-500:]))
+    reps = tr.reports()
+    R.expect(reps and reps[-1].get("types"), "a final report with types", tr.stdout_lines()[-1:])
+    rep = reps[-1]
+    bad = census_problems(rep)
+    R.expect(not bad, "the census fields to follow the contract", "; ".join(bad[:4]))
+    got = {}
+    for t in rep["types"]:
+        got[full_name(t)] = got.get(full_name(t), 0) + t["count"]
+    checked, off = 0, []
+    for name, n in sorted(inproc.items(), key=lambda kv: -kv[1]):
+        if n <= 100:
+            continue
+        checked += 1
+        if abs(got.get(name, 0) - n) > 0.01 * n:
+            off.append("%s in-process %d census %d" % (name, n, got.get(name, 0)))
+    R.expect(not off, "every type over 100 objects within 1%% of the in-process count (%d types)" % checked,
+             "; ".join(off[:8]))
+    R.expect(proc_state(fx.pid) in ("T", "t"), "the fixture still stopped as it stopped itself",
+             proc_state(fx.pid))
+    os.kill(fx.pid, signal.SIGCONT)
+    cont = c.wait_status("CONTINUED", 30, proc=fx)
+    R.expect(cont == "CONTINUED intact", "the fixture's heap intact after the census", cont)
+    cen = rep["census"]
+    return "%d types over 100 objects agree within 1%% (%s); %d objects, %d bytes in %.3f s, %d syscalls, " \
+           "%d inconsistencies" % (checked, ", ".join("%s %d" % (k, got.get(k, 0)) for k in
+                                                       ("str", "int", "dict", "__main__.Rec")),
+                                   cen["objects"], cen["bytes"], cen["seconds"], cen["syscalls"],
+                                   cen["inconsistencies"])
+
+
+def leak_case(kind):
+    leaked, tmod, rkind, rname, rmod = LEAKS[kind]
+
+    def sc(c, py):
+        fx = start(c, py, "census_leaks.py", kind)
+        c.wait_status("READY", 60, proc=fx)
+        # strbuf: the one str is replaced ten times a second; a snapshot read while it
+        # runs can miss it, so that one is read stopped (--census-pause)
+        tr = attach(c, fx, *(["--census-pause"] if kind == "strbuf" else []))
+        tr.wait_reports(1, 60, "a first report after attaching")
+        c.go()
+        c.wait_status("LEAKING", 30, proc=fx)
+        n0 = len(tr.reports())
+        tr.wait_reports(n0 + 6, 60, "six reports while leaking")
+        stop(c, tr)
+        reps = check_reports(tr, n0 + 6)
+        last = reps[-1]
+        top = (last.get("types") or [{}])[0]
+        mine = [t for t in last.get("types") or [] if t["type"] == leaked and t["module"] == tmod]
+        if kind == "files":
+            # each open file brings a dict or three (TextIOWrapper.mode, ...), which then
+            # grow faster than the file objects, and the collector's late cycles can
+            # grow as fast: the file type must grow, and its holder name the list
+            R.expect(mine and mine[0]["growing"], "%s.%s growing" % (tmod, leaked), types_str(last))
+        else:
+            R.expect(top.get("type") == leaked and top.get("module") == tmod and top.get("growing"),
+                     "the first type of the last report to be %s.%s, growing" % (tmod, leaked), types_str(last))
+        hs = [h for h in last.get("holders") or [] if h["type"] == leaked]
+        if kind == "files" and not hs:
+            # the file's parts (its dict, buffer, raw file) may rank above it: one of
+            # them held through the list will do
+            hs = [h for h in last.get("holders") or [] if h["root"]["name"] == rname]
+        R.expect(hs, "a holder for %s" % leaked, [holder_str(h) for h in last.get("holders") or []])
+        h = hs[0]
+        if kind != "files":
+            R.expect((last["holders"][0] is h), "the first holder to be %s's" % leaked,
+                     holder_str(last["holders"][0]))
+        root = h["root"]
+        R.expect(root["kind"] == rkind and root["name"] == rname and root["module"] == rmod,
+                 "%s held by %s %s of %s" % (leaked, rkind, rname, rmod), holder_str(h))
+        R.expect(isinstance(root["length"], int) and root["length"] > 0, "the root container's length",
+                 root["length"])
+        if kind != "strbuf":    # a str appended to is a new object each time: no growth by address
+            R.expect(root.get("length_growth_per_s") and root["length_growth_per_s"] > 0,
+                     "the root container's growth per second", root.get("length_growth_per_s"))
+        R.expect(h["chain"] and h["chain"][-1]["type"] == leaked, "the chain to end at a %s" % leaked, h["chain"])
+        return "first type %s; %s; %d of %d sampled instances agree" % (
+            types_str(last, 3), holder_str(h), h["agreeing"], h["samples"])
+    sc.__doc__ = ("Given census_leaks.py %s behind decoys, then %s.%s is the first type, growing, "
+                  "and its first holder is %s %s of %s, with its length and growth" % (
+                      kind, tmod, leaked, rkind, rname, rmod))
+    return sc
+
+
+def sc_gcoff(c, py):
+    """Given census_leaks.py gcoff (gc.disable(), Cycle pairs dropped), then the report
+    says the collector is disabled, Cycle is the first growing type, held by nothing but
+    its own cycle."""
+    fx = start(c, py, "census_leaks.py", "gcoff")
+    c.wait_status("READY", 60, proc=fx)
+    tr = attach(c, fx)
+    tr.wait_reports(1, 60)
+    c.go()
+    n0 = len(tr.reports())
+    tr.wait_reports(n0 + 5, 60, "five reports while leaking")
+    stop(c, tr)
+    last = check_reports(tr, n0 + 5)[-1]
+    R.expect(last["gc"]["enabled"] is False, "gc.enabled false", last["gc"])
+    top = last["types"][0]
+    R.expect(top["type"] == "Cycle" and top["growing"], "Cycle first and growing", types_str(last))
+    hs = [h for h in last.get("holders") or [] if h["type"] == "Cycle"]
+    R.expect(hs and hs[0]["root"]["kind"] == "garbage", "Cycle held by nothing (kind garbage)",
+             [holder_str(h) for h in hs])
+    return "gc %s; %s; %s" % ("disabled" if not last["gc"]["enabled"] else "enabled", types_str(last, 2),
+                              holder_str(hs[0]))
+
+
+def sc_frag(c, py):
+    """Given census_leaks.py frag (one block kept per pool, each round another size class),
+    then RSS grows over 4x faster than live objects and the report says the allocator
+    holds the growth."""
+    fx = start(c, py, "census_leaks.py", "frag")
+    c.wait_status("READY", 60, proc=fx)
+    tr = attach(c, fx)
+    tr.wait_reports(1, 60)
+    c.go()
+    n0 = len(tr.reports())
+    tr.wait_reports(n0 + 5, 60, "five reports while fragmenting")
+    stop(c, tr)
+    last = check_reports(tr, n0 + 5)[-1]
+    m = last["memory"]
+    R.expect(m["rss_growth_per_s"] is not None and m["live_growth_per_s"] is not None,
+             "RSS and live growth figures", m)
+    R.expect(m["rss_growth_per_s"] > 4 * max(m["live_growth_per_s"], 0) and m["rss_growth_per_s"] > 1 << 20,
+             "RSS to grow over 4x faster than live objects (and over 1 MiB/s)", m)
+    R.expect(m["allocator_held"] is True, "memory.allocator_held true", m)
+    return "RSS +%.1f MiB/s, live objects +%.2f MiB/s, allocator %s" % (
+        m["rss_growth_per_s"] / 2 ** 20, m["live_growth_per_s"] / 2 ** 20, json.dumps(m["allocator"]))
+
+
+def sc_mutate(c, py, pause=False):
+    """Given census_leaks.py mutate (a thread mutating containers flat out), when censused
+    every second for 30 s, then it keeps running (its heartbeat advances during and after),
+    every report has a valid census, and inconsistencies are counted, not fatal."""
+    fx = start(c, py, "census_leaks.py", "mutate")
+    c.wait_status("READY", 60, proc=fx)
+    c.go()
+    c.wait_status("HEARTBEAT", 60, proc=fx)
+    tr = attach(c, fx, *(["--census-pause"] if pause else []))
+    tr.wait_reports(30 if not pause else 8, 120, "reports while mutating")
+    beats_during = [l for l in c.status() if l.startswith("HEARTBEAT")]
+    stop(c, tr)
+    reps = check_reports(tr, 8)
+    R.expect(fx.poll() is None, "the fixture still running", fx.returncode)
+    R.expect(proc_state(fx.pid) not in ("T", "t"), "the fixture not left stopped", proc_state(fx.pid))
+    time.sleep(1.5)
+    beats_after = [l for l in c.status() if l.startswith("HEARTBEAT")]
+    R.expect(len(beats_after) > len(beats_during), "the heartbeat advancing after the census", beats_after[-2:])
+    incons = [r["census"]["inconsistencies"] for r in reps]
+    secs = [r["census"]["seconds"] for r in reps]
+    if pause:
+        paused = [r["census"]["paused_s"] for r in reps]
+        R.expect(all(p > 0 for p in paused), "every census to say how long the target was stopped", paused)
+        return "%d reports, stopped %.3f-%.3f s each, inconsistencies %s" % (
+            len(reps), min(paused), max(paused), incons)
+    return "%d censuses while mutating, %.3f-%.3f s each, inconsistencies %d-%d; heartbeat %s" % (
+        len(reps), min(secs), max(secs), min(incons), max(incons), beats_after[-1])
+
+
+def sc_text(c, py):
+    """Text output: a types line, ranked lines, the gc and memory lines."""
+    fx = start(c, py, "census_leaks.py", "global")
+    c.wait_status("READY", 60, proc=fx)
+    c.go()
+    tr = c.start_tracer(["--fds-only", "-p", str(fx.pid), INTERVAL, "4"])
+    tr.wait_exit(60)
+    out = "\n".join(tr.stdout_lines())
+    for want in ("types: ", "#1 ", "gc: collections ", "memory: RSS "):
+        R.expect(want in out, "a line with %r" % want, out[-1500:])
+    R.expect("held by: dict _RECENT_DOCS (global of module __main__" in out,
+             "the Doc line to say held by: dict _RECENT_DOCS (global of module __main__", out[-1500:])
+    return [l for l in out.split("\n") if l.startswith("#1 ")][-1][:160]
+
+
+def sc_off(c, py):
+    """--no-census: no census fields."""
+    fx = start(c, py, "census_leaks.py", "global")
+    c.wait_status("READY", 60, proc=fx)
+    tr = c.start_tracer(["-j", "--fds-only", "--no-census", "-p", str(fx.pid), "0.5", "3"])
+    tr.wait_exit(60)
+    reps = tr.reports()
+    R.expect(reps and not any("types" in r or "census" in r for r in reps), "no census fields", reps[-1:])
+    return "%d reports without census fields" % len(reps)
+
+
+def plan(interps, run):
+    """[(name, fn, interp, time limit s, weight)], as run.plan() builds them."""
+    global R
+    R = run
+    out = []
+    # Counts on every interpreter; the leak classes, the disabled collector and the
+    # fragmentation on one of each layout family (3.8-3.10 frames and dicts, Debian's
+    # stripped 3.11, 3.12's, 3.13's), so that the suite stays within its time.
+    families = set()
+    for p in interps:
+        out.append(("census-counts[%s]" % p.name, sc_counts, p, 120, 3))
+        family = "debian" if p.debian else ".".join(p.version.split(".")[:2])
+        if family in ("3.8", "3.9", "3.10", "3.11"):
+            family = "3.8-3.11"
+        if family in families:
+            continue
+        families.add(family)
+        for kind in LEAKS:
+            out.append(("census-%s[%s]" % (kind, p.name), leak_case(kind), p, 120, 3))
+        out.append(("census-gcoff[%s]" % p.name, sc_gcoff, p, 120, 3))
+        out.append(("census-frag[%s]" % p.name, sc_frag, p, 120, 3))
+    pyenv = [p for p in interps if not p.debian]
+    pick = ([p for p in pyenv if p.version.startswith("3.12.")] or pyenv or interps or [None])[0]
+    deb = [p for p in interps if p.debian]
+    for p in ([pick] if pick else []) + deb[:1]:
+        out.append(("census-mutate[%s]" % p.name, sc_mutate, p, 150, 4))
+    if pick is not None:
+        out.append(("census-pause[%s]" % pick.name, lambda c, py: sc_mutate(c, py, pause=True), pick, 120, 3))
+        out.append(("census-text[%s]" % pick.name, sc_text, pick, 90, 3))
+        out.append(("census-off[%s]" % pick.name, sc_off, pick, 90, 2))
+    return out

@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The heap census: live Python objects counted by type from outside (the
+ * collector's lists and what their objects directly hold), the collector's
+ * state, what holds the growing types (a chain of referrers up to a
+ * module global, class attribute or thread's local), and RSS against live
+ * objects and pymalloc's arenas. Read-only: the target's memory is never
+ * written and no code runs in it; with --census-pause it is stopped for
+ * the snapshot and continued after.
+ */
+#ifndef __CENSUS_H
+#define __CENSUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+struct pyproc;
+struct census;
+struct json_t;
+
+struct census_opts {
+	double interval;	/* --census-interval: seconds between censuses */
+	uint64_t max_objects;	/* --census-max-objects */
+	bool pause;		/* --census-pause: stop the target while reading */
+	int top;		/* types listed per report */
+	int holders;		/* growing types whose holders are searched */
+};
+
+#define CENSUS_DEFAULT_MAX_OBJECTS	2000000ULL
+#define CENSUS_NAME			128
+#define CENSUS_CHAIN			16
+
+/* One type's line of a census, ranked (growing first). */
+struct census_type {
+	char name[CENSUS_NAME];		/* qualified name: "Node", "collections.OrderedDict" -> "OrderedDict" */
+	char module[CENSUS_NAME];	/* "builtins", "app.parser" */
+	uint64_t count, bytes;
+	double growth_count_per_s, growth_bytes_per_s;
+	bool growing;
+};
+
+struct census_gen {
+	int count, threshold;
+	int64_t collections, uncollectable;
+	uint64_t objects;		/* walked in this generation's list */
+};
+
+struct census_gc {
+	bool read;			/* the state could be read */
+	bool enabled, collecting;
+	struct census_gen gen[3];
+	uint64_t permanent;		/* objects in the permanent generation (gc.freeze) */
+	int64_t garbage;		/* len(gc.garbage), -1 unknown */
+	char garbage_types[256];	/* "Node 3, dict 1" */
+};
+
+struct census_mem {
+	int64_t rss;			/* bytes, -1 unknown */
+	uint64_t live_bytes, live_objects;
+	double rss_growth_per_s, live_growth_per_s;
+	bool window;			/* growth figures cover at least one interval */
+	bool arenas_known;
+	uint64_t arenas, arenas_highwater, arenas_total, arena_size;
+	bool allocator_held;		/* RSS grows, live objects do not */
+};
+
+struct census_hop {
+	char type[CENSUS_NAME];
+	char via[CENSUS_NAME];		/* how the previous hop holds this one: "[3]", "['k']", ".parent" */
+};
+
+struct census_holder {
+	char type[CENSUS_NAME];		/* the growing type */
+	uint64_t count;
+	int samples, agreeing;		/* instances followed; how many share this root */
+	char kind[24];			/* global, class_attribute, frame_local, native, garbage, unknown */
+	char module[CENSUS_NAME];	/* global: its module; class attribute: the class's */
+	char name[CENSUS_NAME];		/* the variable, attribute or local */
+	char where[256];		/* frame_local: "function (file:line), thread N" */
+	char container_type[CENSUS_NAME];
+	int64_t length;			/* of the root container, -1 if not one */
+	double length_growth_per_s;
+	bool length_growth_known;
+	int nchain;
+	struct census_hop chain[CENSUS_CHAIN];
+	bool chain_cut;			/* longer than CENSUS_CHAIN: middle elided */
+};
+
+struct census_result {
+	bool valid;			/* a census was taken */
+	char error[256];		/* why not, when !valid */
+	double t;			/* CLOCK_MONOTONIC of the census */
+	double seconds;			/* time it took */
+	double paused_s;		/* --census-pause: how long the target was stopped */
+	uint64_t objects, bytes;
+	uint64_t inconsistencies;	/* pointers that failed validation */
+	bool capped;			/* stopped at --census-max-objects or the time cap */
+	uint64_t syscalls, read_bytes;
+	int ntypes;			/* entries in types, ranked */
+	struct census_type *types;
+	int total_types;
+	struct census_gc gc;
+	struct census_mem mem;
+	int nholders;
+	struct census_holder *holders;
+};
+
+struct census *census__new(const struct census_opts *o);
+void census__free(struct census *c);
+/* Take a census of p now; the result is census__last(). 0, or negative
+ * errno with the reason in the result's error. */
+int census__take(struct census *c, const struct pyproc *p);
+/* Take censuses every interval in a thread of their own, so the caller's
+ * loop goes on (the printers show the latest); census__stop ends it. */
+int census__start(struct census *c, const struct pyproc *p);
+void census__stop(struct census *c);
+/* Take one if the interval has passed since the last (or none yet); does
+ * nothing while the thread runs. */
+int census__maybe_take(struct census *c, const struct pyproc *p, double now);
+const struct census_result *census__last(const struct census *c);
+/* The type of the object in the allocation at addr (a block as the
+ * allocator returned it: the object may follow its GC header), read now;
+ * NULL when nothing valid is there. The string stays valid until the next
+ * call or census. */
+const char *census__type_at(struct census *c, const struct pyproc *p, uint64_t addr);
+
+/* Report output (the latest census; safe while the thread runs): the text
+ * section, and the JSON fields "types", "gc",
+ * "memory" (traced: bytes the allocation tracer holds, -1 when memory is
+ * not traced), "holders" and "census" added to obj. */
+void census__print_text(const struct census *c, FILE *out);
+void census__json(const struct census *c, struct json_t *obj, int64_t traced);
+
+#endif /* __CENSUS_H */
