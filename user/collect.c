@@ -628,6 +628,25 @@ static void update_trends(struct collector *c, double t)
 	free(drop);
 }
 
+/* Frames of the stacks with something outstanding that could not be read. */
+static uint64_t count_unreadable(struct collector *c)
+{
+	const struct stack_frames *sf;
+	struct stack_state *st;
+	uint64_t key, n = 0;
+	size_t i = 0;
+	int d;
+
+	while (u64map__next(&c->stacks, &i, &key, (void **)&st)) {
+		if ((!st->s[SEC_MEM].amount && !st->s[SEC_FDS].amount) || snapshot__special(st->id))
+			continue;
+		sf = stacks__get(c->stacks_tab, st->frames_id);
+		for (d = 0; sf && d < sf->depth; d++)
+			n += sf->frames[d].line < 0;
+	}
+	return n;
+}
+
 static int cmp_stacks(const void *a, const void *b)
 {
 	return trend__cmp(((const struct snap_stack *)a)->s, ((const struct snap_stack *)b)->s);
@@ -694,6 +713,7 @@ int collect__run(struct collector *c, bool final, const char *exit_reason, uint3
 	update_trends(c, t);
 	if ((err = rank(c, SEC_MEM, &sn->mem)) || (err = rank(c, SEC_FDS, &sn->fds)))
 		return err;
+	sn->frames_unreadable = count_unreadable(c);
 	sn->report = c->nreport++;
 	sn->final = final;
 	sn->exit_reason = final ? exit_reason : NULL;

@@ -327,8 +327,8 @@ static int run_to_python(struct launch *l, int sfd, int cfd, double deadline, ch
 				next = GATE_EVAL;
 			} else if (pyproc__old_version(l->pid, &m, version, sizeof(version))) {
 				procmaps__free(&m);
-				snprintf(err, errlen, "pid %d: CPython %s is not supported (3.8 to 3.13)",
-					 l->pid, version);
+				snprintf(err, errlen, "pid %d: CPython %s is not supported (%s)",
+					 l->pid, version, pyoffsets__supported());
 				return -ENOTSUP;
 			} else {
 				procmaps__free(&m);

@@ -596,6 +596,7 @@ static const struct pyver_offsets pyver_table[] = {
 		 * of the non-free-threaded 3.13.0 build, used for what the
 		 * debug offsets do not carry and checked against them. */
 		.major = 3, .minor = 13,
+		.debug_offsets = 1,
 		.runtime_tstate_current = PYOFF_NONE,
 		.runtime_interpreters_head = 632,
 		.runtime_alloc_raw = 704,		/* allocators.standard.raw */
@@ -706,6 +707,18 @@ static const struct pyver_offsets pyver_table[] = {
 		.frame_localsplus = 72,
 	},
 };
+
+const char *pyoffsets__supported(void)
+{
+	static char buf[32];
+	const struct pyver_offsets *lo = &pyver_table[0];
+	const struct pyver_offsets *hi = &pyver_table[sizeof(pyver_table) / sizeof(pyver_table[0]) - 1];
+
+	if (!buf[0])
+		snprintf(buf, sizeof(buf), "%d.%d to %d.%d", lo->major, lo->minor, hi->major,
+			 hi->minor);
+	return buf;
+}
 
 const struct pyver_offsets *pyoffsets__lookup(int major, int minor)
 {

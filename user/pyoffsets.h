@@ -15,6 +15,7 @@ struct py_offsets;
  * version has no such field. */
 struct pyver_offsets {
 	int major, minor;
+	uint32_t debug_offsets;			/* 1: _PyRuntime opens with _Py_DebugOffsets (3.13+) */
 
 	/* _PyRuntimeState */
 	uint32_t runtime_tstate_current;	/* gilstate.tstate_current (<=3.11) */
@@ -154,6 +155,8 @@ enum pyoff_managed_dict {
 
 /* The built-in table for major.minor, or NULL when unsupported. */
 const struct pyver_offsets *pyoffsets__lookup(int major, int minor);
+/* The versions the table covers, for messages: "3.8 to 3.13". */
+const char *pyoffsets__supported(void);
 
 /*
  * 3.13+: fill *out from the live _Py_DebugOffsets bytes read at

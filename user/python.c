@@ -144,7 +144,7 @@ static int load_offsets(struct pyproc *p, char *err, size_t errlen)
 	const struct pyver_offsets *t = pyoffsets__lookup(p->major, p->minor);
 	uint8_t buf[1024];
 
-	if (p->major == 3 && p->minor >= 13) {
+	if (t && t->debug_offsets) {
 		/* 3.13+ describes itself: _PyRuntime starts with _Py_DebugOffsets. */
 		uint64_t hex = 0;
 
@@ -454,7 +454,8 @@ int pyproc__open(struct pyproc *p, pid_t pid, char *err, size_t errlen)
 	}
 	mod = pyproc__find_module(pid, &m, p->module_open, sizeof(p->module_open));
 	if (!mod && old_cpython(p, &m)) {
-		snprintf(err, errlen, "CPython %s is not supported (3.8 to 3.13)", p->version);
+		snprintf(err, errlen, "CPython %s is not supported (%s)", p->version,
+			 pyoffsets__supported());
 		ret = -ENOTSUP;
 		goto out;
 	}
@@ -477,8 +478,9 @@ int pyproc__open(struct pyproc *p, pid_t pid, char *err, size_t errlen)
 	ret = detect_version(p, err, errlen);
 	if (ret)
 		goto out;
-	if (p->major != 3 || p->minor < 8 || p->minor > 13) {
-		snprintf(err, errlen, "CPython %s is not supported (3.8 to 3.13)", p->version);
+	if (!pyoffsets__lookup(p->major, p->minor)) {
+		snprintf(err, errlen, "CPython %s is not supported (%s)", p->version,
+			 pyoffsets__supported());
 		ret = -ENOTSUP;
 		goto out;
 	}

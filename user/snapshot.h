@@ -81,6 +81,8 @@ struct snapshot {
 	const struct report_meta *meta;
 
 	struct snap_section mem, fds;
+	uint64_t frames_unreadable;	/* frames of the outstanding stacks whose code object
+					 * was freed before it was symbolized */
 	uint64_t stats[STAT__COUNT];
 	struct stack_store store;	/* the stack store's size */
 

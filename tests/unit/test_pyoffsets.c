@@ -520,6 +520,7 @@ static const struct dwarf_check dwarf_checks[] = {
 
 /* Fields DWARF cannot show directly; checked otherwise or by reasoning. */
 static const char *const flag_fields[] = {
+	"debug_offsets",	/* whether _PyRuntime opens with _Py_DebugOffsets: test_lookup */
 	"frame_pos_is_ptr",	/* CHECK_PTR rows */
 	"frame_pos_in_units",	/* 3.10 f_lasti semantics: bytecode, not layout */
 	"owner_cstack",		/* FRAME_OWNED_BY_CSTACK enumerator, below */
@@ -529,7 +530,7 @@ static const char *const flag_fields[] = {
 	"tpflag_inline_values",
 	"managed_dict",		/* a layout rule of Objects/dictobject.c, see pyoffsets.h */
 };
-#define N_OFFSET_FIELDS	(31 + 68)	/* uint32_t offsets in struct pyver_offsets */
+#define N_OFFSET_FIELDS	(32 + 68)	/* uint32_t offsets in struct pyver_offsets */
 
 static uint32_t table_field(const struct pyver_offsets *o, size_t off)
 {
@@ -836,7 +837,10 @@ static void test_lookup(void **state)
 		assert_non_null(o);
 		assert_int_equal(o->major, 3);
 		assert_int_equal(o->minor, minor);
+		/* _Py_DebugOffsets opens _PyRuntime from 3.13 on (PEP 768's precursor) */
+		assert_int_equal(o->debug_offsets, minor >= 13);
 	}
+	assert_string_equal(pyoffsets__supported(), "3.8 to 3.13");
 	assert_null(pyoffsets__lookup(3, 7));
 	assert_null(pyoffsets__lookup(3, 14));
 	assert_null(pyoffsets__lookup(2, 7));

@@ -151,6 +151,7 @@ void out_json__render(const struct snapshot *sn, const struct out_opts *opts, FI
 	for (k = 0; k < STAT__COUNT; k++)
 		json_object_set_new(js, snapshot__stat_names[k], json_integer((json_int_t)sn->stats[k]));
 	json_object_set_new(o, "stats", js);
+	json_object_set_new(o, "frames_unreadable", json_integer((json_int_t)sn->frames_unreadable));
 	json_object_set_new(o, "stack_store",
 			    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 				      "nodes", (json_int_t)sn->store.nodes,

@@ -271,6 +271,9 @@ void out_text__render(const struct snapshot *sn, const struct out_opts *o, FILE 
 	if (sn->stats[STAT_TRUNCATED])
 		fprintf(f, "note: %" PRIu64 " stacks were deeper than %d frames; their innermost %d "
 			"were kept\n", sn->stats[STAT_TRUNCATED], MAX_FRAMES, MAX_FRAMES);
+	if (sn->frames_unreadable)
+		fprintf(f, "note: %" PRIu64 " frames of the outstanding stacks could not be read: "
+			"their code was freed before it was symbolized\n", sn->frames_unreadable);
 	if (sn->final && sn->exit_reason)
 		fprintf(f, "Detached (%s).\n", sn->exit_reason);
 	fputc('\n', f);
