@@ -17,7 +17,7 @@ struct pyproc;
 struct bpf_program;
 struct bpf_link;
 
-/* Links fds__attach_syscalls() may make: one per syscall handled. */
+/* Tracepoint links for fd syscalls: one per syscall handled. */
 #define FD_MAX_LINKS 48
 
 enum fd_type {
@@ -69,23 +69,10 @@ int fds__parse_netlink(const char *line, uint64_t *ino, char *out, size_t len);
 
 /* "openat", "accept4", ... for an enum fd_syscall; "syscall N" otherwise. */
 const char *fds__syscall_name(uint32_t nr, char *buf, size_t len);
-/*
- * Attach prog to the syscalls:sys_exit_<name> event of every syscall the
- * fd programs handle. The event ids come from tracefs: the mounted one, or
- * one mounted in a private mount namespace of a short-lived child, so that
- * nothing changes for the rest of the system. On failure nothing stays
- * attached and err says why (one line).
- */
-int fds__attach_syscalls(struct bpf_program *prog, struct bpf_link **links, int *nlinks,
-			 char *err, size_t errlen);
-/*
- * Destroy n links in a thread of their own: releasing a tracepoint event
- * waits for an RCU grace period under the kernel's event_mutex (about
- * 50 ms here), so 40 take 2 s whatever the order. fds__detach_wait()
- * joins it (and is a no-op without one).
- */
-void fds__detach(struct bpf_link **links, int n);
-void fds__detach_wait(void);
+/* The syscalls the fd programs handle (their sys_exit_<name> events): how
+ * many, and the name of the i-th. */
+size_t fds__syscalls(void);
+const char *fds__syscall_at(size_t i);
 
 /* One open fd at one moment. */
 struct fd_open {

@@ -12,6 +12,11 @@
  * a few milliseconds.
  */
 #include <errno.h>
+#include <sys/wait.h>
+#include <sys/mount.h>
+#include <linux/perf_event.h>
+#include <sched.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +29,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "elffile.h"
+#include "fds.h"
 #include "log.h"
 #include "probe.h"
 #include "pyleak.h"
@@ -530,4 +536,224 @@ double probes__detach(struct probes *pr)
 			bpf_link__destroy(pr->links[i - pr->nmulti]);
 	memset(pr, 0, sizeof(*pr));
 	return now_ms() - t0;
+}
+
+/* ---- tracepoints: fd syscalls, exec, exit */
+
+#define NSYSCALLS (fds__syscalls())
+
+static void release_links(struct bpf_link **links, int n);
+
+static const char *const tracefs_dirs[] = { "/sys/kernel/tracing", "/sys/kernel/debug/tracing" };
+
+/* ids[i]: the event id of sys_exit_<sysnames[i]> under root, -1 when this
+ * kernel has no such syscall. -ENOENT without a syscalls events directory. */
+static int read_ids(const char *root, int *ids)
+{
+	char path[256];
+	size_t i;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/events/syscalls", root);
+	if (access(path, F_OK))
+		return -ENOENT;
+	for (i = 0; i < NSYSCALLS; i++) {
+		snprintf(path, sizeof(path), "%s/events/syscalls/sys_exit_%s/id", root,
+			 fds__syscall_at(i));
+		f = fopen(path, "re");
+		if (!f || fscanf(f, "%d", &ids[i]) != 1)
+			ids[i] = -1;
+		if (f)
+			fclose(f);
+	}
+	return 0;
+}
+
+/* tracefs mounted in a child's private mount namespace: the child sends
+ * back the ids and exits, and the mount goes with it. */
+static int read_ids_private(int *ids)
+{
+	int p[2], ret = -EIO, status;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC))
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		ret = -errno;
+		close(p[0]);
+		close(p[1]);
+		return ret;
+	}
+	if (!pid) {
+		close(p[0]);
+		if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		    mount("tracefs", tracefs_dirs[0], "tracefs", 0, NULL))
+			ret = -errno;
+		else
+			ret = read_ids(tracefs_dirs[0], ids);
+		if (write(p[1], &ret, sizeof(ret)) != sizeof(ret) ||
+		    (!ret && write(p[1], ids, NSYSCALLS * sizeof(*ids)) < 0))
+			_exit(1);
+		_exit(0);
+	}
+	close(p[1]);
+	if (read(p[0], &ret, sizeof(ret)) != sizeof(ret))
+		ret = -EIO;
+	else if (!ret && read(p[0], ids, NSYSCALLS * sizeof(*ids)) !=
+			 (ssize_t)(NSYSCALLS * sizeof(*ids)))
+		ret = -EIO;
+	close(p[0]);
+	waitpid(pid, &status, 0);
+	return ret;
+}
+
+/* prog on the syscalls:sys_exit_<name> event of every syscall the fd programs
+ * handle; on failure nothing stays attached. */
+static int attach_syscalls(struct bpf_program *prog, struct bpf_link **links, int *nlinks,
+			   char *err, size_t errlen)
+{
+	int ids[FD_MAX_LINKS], ret = -ENOENT, n = 0;
+	size_t i;
+
+	for (i = 0; ret && i < sizeof(tracefs_dirs) / sizeof(tracefs_dirs[0]); i++)
+		ret = read_ids(tracefs_dirs[i], ids);
+	if (ret && (ret = read_ids_private(ids))) {
+		snprintf(err, errlen, "cannot read the syscall tracepoint ids: no tracefs mounted, "
+			 "and mounting one privately failed: %s", strerror(-ret));
+		return ret;
+	}
+	for (i = 0; i < NSYSCALLS; i++) {
+		struct perf_event_attr attr = {
+			.type = PERF_TYPE_TRACEPOINT,
+			.size = sizeof(attr),
+			.config = ids[i],
+			.sample_period = 1,
+		};
+		struct bpf_link *link;
+		int pfd;
+
+		if (ids[i] < 0)		/* a syscall this kernel does not have */
+			continue;
+		pfd = syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+		if (pfd < 0) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot open the sys_exit_%s tracepoint: %s",
+				 fds__syscall_at(i), strerror(-ret));
+			goto fail;
+		}
+		link = bpf_program__attach_perf_event(prog, pfd);
+		if (libbpf_get_error(link)) {
+			ret = (int)libbpf_get_error(link);
+			close(pfd);
+			snprintf(err, errlen, "cannot attach to the sys_exit_%s tracepoint: %s",
+				 fds__syscall_at(i), strerror(-ret));
+			goto fail;
+		}
+		links[n++] = link;
+	}
+	*nlinks = n;
+	return 0;
+fail:
+	release_links(links, n);
+	probes__wait();
+	*nlinks = 0;
+	return ret;
+}
+
+static struct {
+	struct bpf_link *links[FD_MAX_LINKS];
+	int n;
+	pthread_t thread;
+	bool running;
+} detaching;
+
+static void *detach_all(void *arg)
+{
+	int i;
+
+	for (i = 0; i < detaching.n; i++)
+		bpf_link__destroy(detaching.links[i]);
+	detaching.n = 0;
+	return NULL;
+}
+
+/* Destroy n links in a thread of their own: releasing a tracepoint event
+ * waits for an RCU grace period under the kernel's event_mutex (about 50 ms
+ * here), so 40 take 2 s whatever the order. */
+static void release_links(struct bpf_link **links, int n)
+{
+	int i;
+
+	probes__wait();
+	for (i = 0; i < n && i < FD_MAX_LINKS; i++) {
+		detaching.links[i] = links[i];
+		links[i] = NULL;
+	}
+	detaching.n = i;
+	detaching.running = i && !pthread_create(&detaching.thread, NULL, detach_all, NULL);
+	if (!detaching.running)
+		detach_all(NULL);
+}
+
+void probes__wait(void)
+{
+	if (detaching.running)
+		pthread_join(detaching.thread, NULL);
+	detaching.running = false;
+}
+
+int probes__attach_tracepoints(struct pyleak_bpf *skel, bool fds, enum fd_tp mode,
+			       struct tracepoints *tp, char *err, size_t errlen)
+{
+	int ret;
+
+	memset(tp, 0, sizeof(*tp));
+	if (fds && mode != FD_TP_RAW) {
+		ret = attach_syscalls(skel->progs.fd_syscall_exit, tp->fd, &tp->nfd, err, errlen);
+		if (!ret)
+			tp->fd_how = "syscalls";
+		else if (mode == FD_TP_SYSCALLS)
+			return ret;
+		else
+			info("%s; fd syscalls are seen through the raw sys_exit tracepoint", err);
+	}
+	if (fds && !tp->fd_how) {
+		tp->fd[0] = bpf_program__attach(skel->progs.fd_sys_exit);
+		ret = (int)libbpf_get_error(tp->fd[0]);
+		if (ret) {
+			tp->fd[0] = NULL;
+			snprintf(err, errlen, "cannot attach to the sys_exit tracepoint (fd tracking; "
+				 "--no-fds runs without it): %s", strerror(-ret));
+			return ret;
+		}
+		tp->nfd = 1;
+		tp->fd_how = "raw";
+	}
+	tp->exec = bpf_program__attach(skel->progs.exec_watch);
+	if ((ret = (int)libbpf_get_error(tp->exec))) {
+		tp->exec = NULL;
+		snprintf(err, errlen, "cannot attach to sched_process_exec: %s", strerror(-ret));
+		goto fail;
+	}
+	/* Before any uprobe: a target that ends from now on freezes the maps. */
+	tp->exit = bpf_program__attach(skel->progs.exit_watch);
+	if ((ret = (int)libbpf_get_error(tp->exit))) {
+		tp->exit = NULL;
+		snprintf(err, errlen, "cannot attach to sched_process_exit: %s", strerror(-ret));
+		goto fail;
+	}
+	return 0;
+fail:
+	probes__detach_tracepoints(tp);
+	return ret;
+}
+
+void probes__detach_tracepoints(struct tracepoints *tp)
+{
+	release_links(tp->fd, tp->nfd);
+	tp->nfd = 0;
+	bpf_link__destroy(tp->exec);
+	bpf_link__destroy(tp->exit);
+	tp->exec = tp->exit = NULL;
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Every uprobe pyleak-bpf puts in a target: one table of what to probe,
- * one plan built from it, one loop that attaches the plan and one that
- * removes it. Through uprobe_multi links where the kernel has them (one
+ * Every probe pyleak-bpf attaches, and its detach. Uprobes: one table of
+ * what to probe, one plan built from it, one loop that attaches the plan
+ * and one that removes it. Through uprobe_multi links where the kernel has them (one
  * link per program and file, all its offsets registered in one syscall,
  * released with one synchronization), else one perf event per probe.
  */
@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include "fds.h"
 
 struct bpf_link;
 struct bpf_program;
@@ -18,6 +19,17 @@ struct pyleak_bpf;
 struct pyproc;
 
 #define MAX_LINKS 64
+
+/* --fd-tracepoints: how fd syscalls are seen (bpf/fd.bpf.h says why). */
+enum fd_tp { FD_TP_AUTO, FD_TP_SYSCALLS, FD_TP_RAW };
+
+/* The tracepoints: exec and exit watchers, and the fd syscall programs. */
+struct tracepoints {
+	struct bpf_link *fd[FD_MAX_LINKS];
+	int nfd;
+	struct bpf_link *exec, *exit;
+	const char *fd_how;		/* "syscalls" | "raw" | NULL without fds */
+};
 
 struct probes {
 	struct bpf_link *links[MAX_LINKS];	/* perf-event uprobes */
@@ -58,5 +70,18 @@ int probes__symbol(struct probes *pr, struct bpf_program *prog, int pid, const c
 		   const char *symbol, char *err, size_t errlen);
 /* Remove every probe in pr; returns the milliseconds it took. */
 double probes__detach(struct probes *pr);
+/*
+ * The exec and exit watchers, and with fds the fd syscall programs: one
+ * sys_exit_<name> event per syscall (tracefs ids: the mounted tracefs, or
+ * one mounted in a private mount namespace of a short-lived child, so that
+ * nothing changes for the rest of the system), else (mode auto) the raw
+ * sys_exit tracepoint. On failure nothing stays attached and err says why.
+ */
+int probes__attach_tracepoints(struct pyleak_bpf *skel, bool fds, enum fd_tp mode,
+			       struct tracepoints *tp, char *err, size_t errlen);
+/* Release them; the fd events go in a thread of their own (releasing each
+ * waits for an RCU grace period, about 50 ms here): probes__wait() joins it. */
+void probes__detach_tracepoints(struct tracepoints *tp);
+void probes__wait(void);
 
 #endif /* __PROBE_H */

@@ -94,8 +94,6 @@ static struct env {
 	.fds = true,
 };
 
-/* --fd-tracepoints: how fd syscalls are seen (bpf/fd.bpf.h says why). */
-enum fd_tp { FD_TP_AUTO, FD_TP_SYSCALLS, FD_TP_RAW };
 
 static const char usage[] =
 "Usage: pyleak-bpf [OPTIONS] -p PID [INTERVAL [COUNT]]\n"
@@ -505,38 +503,6 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* The per-syscall events, else the raw sys_exit tracepoint. */
-static int attach_fds(struct pyleak_bpf *skel, struct bpf_link **links, int *n,
-		      const char **how)
-{
-	char err[512];
-	int ret;
-
-	if (env.fd_tracepoints != FD_TP_RAW) {
-		ret = fds__attach_syscalls(skel->progs.fd_syscall_exit, links, n, err, sizeof(err));
-		if (!ret) {
-			*how = "syscalls";
-			return 0;
-		}
-		if (env.fd_tracepoints == FD_TP_SYSCALLS) {
-			warn("%s", err);
-			return ret;
-		}
-		info("%s; fd syscalls are seen through the raw sys_exit tracepoint", err);
-	}
-	links[0] = bpf_program__attach(skel->progs.fd_sys_exit);
-	ret = (int)libbpf_get_error(links[0]);
-	if (ret) {
-		links[0] = NULL;
-		warn("cannot attach to the sys_exit tracepoint (fd tracking; --no-fds runs without "
-		     "it): %s", strerror(-ret));
-		return ret;
-	}
-	*n = 1;
-	*how = "raw";
-	return 0;
-}
-
 /* ---- the target, before it is opened */
 
 /* -p TID: a thread's id names its process (Tgid): memory probes would
@@ -653,7 +619,7 @@ static int output_status(int ret, int code)
 int main(int argc, char **argv)
 {
 	struct pyleak_bpf *skel = NULL;
-	struct bpf_link *exec_link = NULL, *exit_link = NULL, *fd_links[FD_MAX_LINKS] = {};
+	struct tracepoints tps = {};
 	struct symbolizer *sym = NULL;
 	struct stack_table *stacks = NULL;
 	struct reporter *rep = NULL;
@@ -672,10 +638,8 @@ int main(int argc, char **argv)
 	int sfd = -1, pidfd = -1, ret, code = EXIT_ERROR;
 	double next, deadline = 0;
 	bool partial, launched;
-	const char *fd_how = NULL;
 	long reports = 0;
 	sigset_t mask;
-	int nfd_links = 0;
 
 	if (parse_args(argc, argv))
 		return EXIT_USAGE;
@@ -777,19 +741,10 @@ int main(int argc, char **argv)
 		     log_verbosity ? "" : " (run with -v for the verifier's reason)");
 		goto cleanup;
 	}
-	if (env.fds && attach_fds(skel, fd_links, &nfd_links, &fd_how))
-		goto cleanup;
-	exec_link = bpf_program__attach(skel->progs.exec_watch);
-	if (libbpf_get_error(exec_link)) {
-		exec_link = NULL;
-		warn("cannot attach to sched_process_exec: %s", strerror(errno));
-		goto cleanup;
-	}
-	/* Before any probe: a target that ends from now on freezes the maps. */
-	exit_link = bpf_program__attach(skel->progs.exit_watch);
-	if (libbpf_get_error(exit_link)) {
-		exit_link = NULL;
-		warn("cannot attach to sched_process_exit: %s", strerror(errno));
+	/* Before any uprobe: a target that ends from now on freezes the maps. */
+	ret = probes__attach_tracepoints(skel, env.fds, env.fd_tracepoints, &tps, err, sizeof(err));
+	if (ret) {
+		warn("%s", err);
 		goto cleanup;
 	}
 	ret = probes__attach(skel, &py, partial, env.memory, &probes, err, sizeof(err));
@@ -818,7 +773,7 @@ int main(int argc, char **argv)
 					       note, sizeof(note)),
 		.allocator = pyproc__alloc_name(&py),
 		.functions = probes.functions, .emulated = probes.emulated,
-		.memory = env.memory, .fds = env.fds, .fd_tracepoints = fd_how,
+		.memory = env.memory, .fds = env.fds, .fd_tracepoints = tps.fd_how,
 	};
 	stacks = sym ? stacks__new(bpf_map__fd(skel->maps.stack_nodes),
 				   bpf_map__fd(skel->maps.new_nodes), sym) : NULL;
@@ -867,9 +822,9 @@ int main(int argc, char **argv)
 		"Attaching to pid %d (CPython %s, %s), %d allocator functions probed "
 		"(%d on emulated instructions)%s%s%s... Ctrl-C to end.\n%s\n", env.pid, py.version,
 		sanitize__t(py.module), probes.functions, probes.emulated,
-		fd_how ? ", fd syscalls traced (" : "",
-		!fd_how ? "" : !strcmp(fd_how, "raw") ? "raw sys_exit tracepoint" :
-		"per-syscall tracepoints", fd_how ? ")" : "",
+		tps.fd_how ? ", fd syscalls traced (" : "",
+		!tps.fd_how ? "" : !strcmp(tps.fd_how, "raw") ? "raw sys_exit tracepoint" :
+		"per-syscall tracepoints", tps.fd_how ? ")" : "",
 		rm.coverage_note);
 	if (!env.json)
 		output__end();
@@ -971,11 +926,7 @@ int main(int argc, char **argv)
 	{
 		double t0 = now_s(), ms = probes__detach(&probes);
 
-		fds__detach(fd_links, nfd_links);
-		nfd_links = 0;
-		bpf_link__destroy(exec_link);
-		bpf_link__destroy(exit_link);
-		exec_link = exit_link = NULL;
+		probes__detach_tracepoints(&tps);
 		info("probes detached in %.1f ms (%.1f ms with the fd and exec tracepoints; the "
 		     "fd events are released in the background)", ms, (now_s() - t0) * 1e3);
 	}
@@ -985,10 +936,8 @@ int main(int argc, char **argv)
 cleanup:
 	arm_force_exit(sfd, launched && !launch.exited ? launch.pid : 0);
 	probes__detach(&probes);
-	fds__detach(fd_links, nfd_links);
-	fds__detach_wait();
-	bpf_link__destroy(exec_link);
-	bpf_link__destroy(exit_link);
+	probes__detach_tracepoints(&tps);
+	probes__wait();
 	report__free(rep);
 	report__close_sinks(sinks);
 	census__free(census);
