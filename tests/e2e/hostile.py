@@ -317,12 +317,9 @@ def sc_replaced_libpython(c, py):
 # ---------------------------------------------------------------------------------------
 # 3. A reader that does not read
 
-def sc_stalled_stdout(c, py):
-    """Given a tracer whose stdout is a pipe nobody reads, filled, when it gets SIGINT, then
-    it exits before a generous limit, says on stderr that the final report was not
-    written, and its BPF links (the target's probes) are gone."""
-    fx = c.start_fixture(py, "leak_objects.py", 200000, "--pace", "60")
-    pid = R.pid_of(c.wait_status("READY", 60, proc=fx))
+def start_unread_tracer(c, pid):
+    """A tracer of pid reporting every 0.1 s into a one-page pipe nobody reads: (Popen,
+    the pipe's read end)."""
     r, w = os.pipe()
     fcntl.fcntl(w, 1031, 4096)      # F_SETPIPE_SZ: one page fills fast
     err = open(os.path.join(c.dir, "tracer.err"), "wb")
@@ -335,6 +332,16 @@ def sc_stalled_stdout(c, py):
         os.close(w)
     with c.lock:
         c.procs.append(p)
+    return p, r
+
+
+def sc_stalled_stdout(c, py):
+    """Given a tracer whose stdout is a pipe nobody reads, filled, when it gets SIGINT, then
+    it exits before a generous limit, says on stderr that the final report was not
+    written, and its BPF links (the target's probes) are gone."""
+    fx = c.start_fixture(py, "leak_objects.py", 200000, "--pace", "60")
+    pid = R.pid_of(c.wait_status("READY", 60, proc=fx))
+    p, r = start_unread_tracer(c, pid)
     c.go()
     queued = wait_stalled(p, r)
     time.sleep(1)                   # a few more reports meet the full pipe
@@ -362,18 +369,7 @@ def sc_second_interrupt(c, py):
     """Given a tracer stuck on a stalled stdout at exit, a second SIGINT ends it at once."""
     fx = c.start_fixture(py, "leak_objects.py", 10)
     pid = R.pid_of(c.wait_status("READY", 60, proc=fx))
-    r, w = os.pipe()
-    fcntl.fcntl(w, 1031, 4096)
-    err = open(os.path.join(c.dir, "tracer.err"), "wb")
-    try:
-        p = subprocess.Popen([c.opts.tool, "-T", "1000", "-o", "0", "-p", str(pid), "0.1"],
-                             stdin=subprocess.DEVNULL, stdout=w, stderr=err, cwd=R.ROOT,
-                             env=R.clean_env(), start_new_session=True)
-    finally:
-        err.close()
-        os.close(w)
-    with c.lock:
-        c.procs.append(p)
+    p, r = start_unread_tracer(c, pid)
     wait_stalled(p, r)
     os.kill(p.pid, signal.SIGINT)
     time.sleep(0.3)
