@@ -325,7 +325,9 @@ static void load(struct symbolizer *s, struct code_entry *e)
 	e->table = read_bytes(s, e->id.table, &e->table_len);
 	if (e->table)
 		s->st.table_bytes += e->table_len;
-	e->valid = e->name && e->file;
+	/* No code object has an empty name: one read as such was caught
+	 * being built or freed, and is read again next time. */
+	e->valid = e->name && *e->name && e->file;
 }
 
 
@@ -348,8 +350,9 @@ static struct code_entry *lookup(struct symbolizer *s, uint64_t code)
 		struct code_ident now;
 
 
-		/* Freed and its address reused by another code object? */
-		if (read_ident(s, code, &now) || memcmp(&now, &e->id, sizeof(now))) {
+		/* Freed and its address reused by another code object, or
+		 * caught half-made last time? */
+		if (!e->valid || read_ident(s, code, &now) || memcmp(&now, &e->id, sizeof(now))) {
 			unload(s, e);
 			load(s, e);
 		}
