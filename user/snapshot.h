@@ -20,9 +20,16 @@ struct census;
 #define SNAP_EXAMPLES	3	/* fd targets shown per stack */
 #define SNAP_SYSCALLS	6	/* distinct creating syscalls counted per stack */
 
+/* A process's place in a report (JSON "status"). */
+enum proc_status {
+	PROC_TRACED = 0,	/* traced now (or until the final report) */
+	PROC_EXITED,		/* gone since the previous report: its last section */
+	PROC_UNTRACEABLE,	/* found, not traced: reason says why */
+};
+
 /* What is being traced, for every report's header. */
 struct report_meta {
-	pid_t pid;
+	pid_t pid;			/* host pid (init namespace) */
 	pid_t ns_pid;			/* the pid in its own pid namespace */
 	const char *comm;
 	const char *cmdline;		/* truncated */
@@ -94,6 +101,28 @@ struct snapshot {
 	long fds_open;			/* -1 once the target is gone */
 	uint64_t fds_stale;		/* records not counted: their fd closed or reused */
 	struct fd_group fds_before, fds_untracked;
+
+	uint32_t status;		/* enum proc_status */
+	const char *reason;		/* PROC_EXITED: why it ended; PROC_UNTRACEABLE: why not
+					 * traced (one line); else NULL */
+	pid_t parent;			/* the traced process it was forked from, 0 if none */
+};
+
+/*
+ * One report of every process: what every output renders. procs are
+ * ranked by the bytes of their top growing memory stack (then by their
+ * outstanding bytes, then open fds); untraceable ones come last. An
+ * untraceable process's snapshot has only meta (pid, comm, cmdline,
+ * container, maybe python), status and reason; its sections are empty.
+ */
+struct report_set {
+	unsigned int report;		/* 0, 1, ... */
+	bool final;
+	const char *exit_reason;	/* final only */
+	double timestamp;		/* wall clock, seconds */
+	double elapsed_s;		/* since tracing began */
+	int n;
+	const struct snapshot *const *procs;
 };
 
 /* Names of the stats counters, and which ones mean something was lost. */
