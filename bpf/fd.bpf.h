@@ -50,9 +50,11 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } fds SEC(".maps");
 
-static __noinline __u64 fd_stack_id(void)
+static __noinline __u64 fd_stack_id(__u32 pid)
 {
-	return python_stack_id(TARGET_PYOFF);
+	const struct proc_cfg *p = bpf_map_lookup_elem(&procs, &pid);
+
+	return p ? python_stack_id(p, pid) : STACK_NONE;
 }
 
 /* An fd table as BPF reads it. */
@@ -104,6 +106,7 @@ struct rec_ctx {
 	__u64 stack_id;
 	__u32 nr;
 	__u32 walked;
+	__u32 pid, slot;	/* the traced process */
 };
 
 /* fd was just created by this thread's syscall rc->nr: record it. */
@@ -112,16 +115,13 @@ static __noinline int fd_record(__s32 fd, struct rec_ctx *rc)
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct files_struct *files = BPF_CORE_READ(task, files);
 	struct files_struct *leader = BPF_CORE_READ(task, group_leader, files);
-	struct fd_key key = { .pid = targ_tgid, .fd = fd };
+	struct fd_key key = { .pid = rc->pid, .fd = fd };
 	struct fd_info info = {}, *old;
 	struct fdt_view v;
 	struct file *file;
 
-	/* After an exec the walker's configuration describes the old image. */
-	if (exec_seen)
-		return 0;
 	if (leader && leader != files) {
-		stat_inc(STAT_FDS_PRIVATE);
+		stat_inc(rc->slot, STAT_FDS_PRIVATE);
 		return 0;
 	}
 	if (fdt_read(files, &v))
@@ -136,11 +136,11 @@ static __noinline int fd_record(__s32 fd, struct rec_ctx *rc)
 			return 0;
 		/* dup2/dup3 onto an open fd close it; any other reuse means
 		 * its close went unseen */
-		stat_inc(rc->nr == FDSYS_DUP2 || rc->nr == FDSYS_DUP3 ?
+		stat_inc(rc->slot, rc->nr == FDSYS_DUP2 || rc->nr == FDSYS_DUP3 ?
 			 STAT_FDS_CLOSED : STAT_FDS_MISSED);
 	}
 	if (!rc->walked) {
-		rc->stack_id = fd_stack_id();
+		rc->stack_id = fd_stack_id(rc->pid);
 		rc->walked = 1;
 	}
 	info.stack_id = rc->stack_id;
@@ -149,16 +149,16 @@ static __noinline int fd_record(__s32 fd, struct rec_ctx *rc)
 	info.ino = BPF_CORE_READ(file, f_inode, i_ino);
 	info.syscall = rc->nr;
 	if (bpf_map_update_elem(&fds, &key, &info, BPF_ANY))
-		stat_inc(STAT_FDS_FULL);
+		stat_inc(rc->slot, STAT_FDS_FULL);
 	else
-		stat_inc(STAT_FDS_OPENED);
+		stat_inc(rc->slot, STAT_FDS_OPENED);
 	return 0;
 }
 
 /* close(fd), whatever it returned: Linux frees the number even on EINTR/EIO. */
-static __always_inline void fd_check(__s32 fd)
+static __always_inline void fd_check(__s32 fd, const struct rec_ctx *rc)
 {
-	struct fd_key key = { .pid = targ_tgid, .fd = fd };
+	struct fd_key key = { .pid = rc->pid, .fd = fd };
 	struct fd_info *info = bpf_map_lookup_elem(&fds, &key);
 	struct fdt_view v;
 
@@ -166,30 +166,31 @@ static __always_inline void fd_check(__s32 fd)
 		return;
 	/* Another thread may have reused the number: its record stands. */
 	if (fdt_file(&v, fd) != info->file && !bpf_map_delete_elem(&fds, &key))
-		stat_inc(STAT_FDS_CLOSED);
+		stat_inc(rc->slot, STAT_FDS_CLOSED);
 }
 
 struct range_ctx {
 	struct fdt_view v;
 	__u32 first, last;
+	__u32 pid, slot;
 };
 
 static long range_step(struct bpf_map *map, struct fd_key *key, struct fd_info *info,
 		       struct range_ctx *c)
 {
-	if (key->pid != targ_tgid || (__u32)key->fd < c->first || (__u32)key->fd > c->last)
+	if (key->pid != c->pid || (__u32)key->fd < c->first || (__u32)key->fd > c->last)
 		return 0;
 	if (fdt_file(&c->v, key->fd) != info->file && !bpf_map_delete_elem(map, key))
-		stat_inc(STAT_FDS_CLOSED);
+		stat_inc(c->slot, STAT_FDS_CLOSED);
 	return 0;
 }
 
 /* Drop the records in [first, last] whose file is no longer in the
  * process's table. Walks the map, not the range: close_range(3, ~0U) is
  * the usual call. */
-static __always_inline void fd_check_range(__u32 first, __u32 last)
+static __always_inline void fd_check_range(__u32 first, __u32 last, __u32 pid, __u32 slot)
 {
-	struct range_ctx c = { .first = first, .last = last };
+	struct range_ctx c = { .first = first, .last = last, .pid = pid, .slot = slot };
 
 	if (!proc_fdt(&c.v))
 		bpf_for_each_map_elem(&fds, range_step, &c, 0);
@@ -200,7 +201,7 @@ static __always_inline void fd_record_pair(__u64 uaddr, struct rec_ctx *rc)
 	__s32 pair[2];
 
 	if (bpf_probe_read_user(pair, sizeof(pair), (void *)uaddr)) {
-		stat_inc(STAT_READ_FAILED);
+		stat_inc(rc->slot, STAT_READ_FAILED);
 		return;
 	}
 	fd_record(pair[0], rc);
@@ -230,7 +231,7 @@ static long scm_fd_step(__u32 i, struct scm_ctx *c)
 	if (i >= c->nfds)
 		return 1;
 	if (bpf_probe_read_user(&fd, sizeof(fd), (void *)(c->data + 4 * (__u64)i))) {
-		stat_inc(STAT_READ_FAILED);
+		stat_inc(c->rc.slot, STAT_READ_FAILED);
 		return 1;
 	}
 	fd_record(fd, &c->rc);
@@ -244,7 +245,7 @@ static long scm_cmsg_step(__u32 i, struct scm_ctx *c)
 	if (c->cmsg + sizeof(h) > c->end)
 		return 1;
 	if (bpf_probe_read_user(&h, sizeof(h), (void *)c->cmsg)) {
-		stat_inc(STAT_READ_FAILED);
+		stat_inc(c->rc.slot, STAT_READ_FAILED);
 		return 1;
 	}
 	if (h.len < sizeof(h) || h.len > c->end - c->cmsg)
@@ -264,7 +265,7 @@ static __always_inline void fd_record_scm(__u64 msg, struct rec_ctx *rc)
 	__u64 ctl[2];	/* struct user_msghdr: msg_control at 32, msg_controllen at 40 */
 
 	if (bpf_probe_read_user(ctl, sizeof(ctl), (void *)(msg + 32))) {
-		stat_inc(STAT_READ_FAILED);
+		stat_inc(rc->slot, STAT_READ_FAILED);
 		return;
 	}
 	if (!ctl[0] || ctl[1] < sizeof(struct cmsg_head))
@@ -276,17 +277,17 @@ static __always_inline void fd_record_scm(__u64 msg, struct rec_ctx *rc)
 
 /* One of the target's syscalls returned ret; x86-64 keeps its arguments
  * in the saved user registers through the exit. */
-static __always_inline int fd_exit(struct pt_regs *regs, __u64 nr, long ret)
+static __always_inline int fd_exit(struct pt_regs *regs, __u64 nr, long ret, __u32 pid, __u32 slot)
 {
-	struct rec_ctx rc = { .nr = nr };
+	struct rec_ctx rc = { .nr = nr, .pid = pid, .slot = slot };
 
 	switch (nr) {
 	case FDSYS_CLOSE:
-		fd_check(BPF_CORE_READ(regs, di));
+		fd_check(BPF_CORE_READ(regs, di), &rc);
 		return 0;
 	case FDSYS_CLOSE_RANGE:
 		if (ret == 0)
-			fd_check_range(BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si));
+			fd_check_range(BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si), pid, slot);
 		return 0;
 	case FDSYS_PIPE:
 	case FDSYS_PIPE2:
@@ -332,24 +333,29 @@ static __always_inline int fd_exit(struct pt_regs *regs, __u64 nr, long ret)
 SEC("tracepoint")
 int fd_syscall_exit(struct syscall_trace_exit *ctx)
 {
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	const struct proc_cfg *p;
 	struct pt_regs *regs;
 
-	/* frozen: the final report is being taken, or the target is gone
+	/* frozen: the final report is being taken, or the process is gone
 	 * (its pid may belong to another process by now). Releasing the
 	 * per-syscall events takes a while; the target pays nothing meanwhile. */
-	if (frozen || bpf_get_current_pid_tgid() >> 32 != targ_tgid)
+	if (frozen || !(p = traced(pid)))
 		return 0;
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	return fd_exit(regs, ctx->nr, ctx->ret);
+	return fd_exit(regs, ctx->nr, ctx->ret, pid, p->slot);
 }
 
 /* The fallback without tracefs: every syscall of every process. */
 SEC("tp_btf/sys_exit")
 int BPF_PROG(fd_sys_exit, struct pt_regs *regs, long ret)
 {
-	if (frozen || bpf_get_current_pid_tgid() >> 32 != targ_tgid)
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	const struct proc_cfg *p;
+
+	if (frozen || !(p = traced(pid)))
 		return 0;
-	return fd_exit(regs, BPF_CORE_READ(regs, orig_ax), ret);
+	return fd_exit(regs, BPF_CORE_READ(regs, orig_ax), ret, pid, p->slot);
 }
 
 #endif /* __FD_BPF_H */

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * pyleak: outstanding allocations of one CPython process, keyed by
- * address, each with the Python stack that made it.
+ * pyleak: outstanding allocations of the traced CPython processes, keyed
+ * by (tgid, address), each with the Python stack that made it. One loaded
+ * object serves every process: its configuration is its entry in procs
+ * (bpf/procs.bpf.h), and its uprobes are links with its pid as filter.
  *
  * Entry programs capture size and stack and stash them per thread; the
  * return program commits the allocation under the returned address. A
@@ -14,6 +16,7 @@
 #include <bpf/bpf_core_read.h>
 #include "pyleak.h"
 #include "stats.bpf.h"
+#include "procs.bpf.h"
 #include "python.bpf.h"
 
 #define EEXIST	17
@@ -23,54 +26,27 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-const volatile __u32 targ_tgid = 0;
+__u64 proc_events_lost = 0;	/* proc_events full, or procs full at a fork */
+
 const volatile __u64 min_size = 0;
 const volatile __u64 max_size = (__u64)-1;
 const volatile bool targ_fds = false;	/* fd tracking on (not --no-fds) */
+const volatile bool watch_exec = false;	/* -a: every exec is announced */
 
-__u64 exec_seen = 0;	/* the target exec'd: its old image is gone */
+/* Forks, execs and exits userspace must look at (struct lifecycle_event). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} proc_events SEC(".maps");
 
-/*
- * enum freeze_reason: nonzero once recording has stopped. Every program
- * tests it first (one load and branch), so the maps stop changing at one
- * instant: the final report is taken from them, and the probes are removed
- * afterwards at leisure, with nothing counted meanwhile (removing an entry
- * probe after its return probe, or a free probe before the malloc probes,
- * used to leave phantom allocations and missed returns in the final report).
- */
-__u32 frozen = 0;
-__u64 frozen_ns = 0;	/* bpf_ktime_get_ns() when it was set */
-/* Py_FinalizeEx was entered while other threads of the target still ran
- * (non-daemon threads are joined first): freeze when only one is left. */
-__u32 finalizing = 0;
-
-static __always_inline void freeze(__u32 why)
+static __always_inline void announce(__u32 kind, __u32 pid, __u32 parent)
 {
-	if (!frozen) {
-		frozen_ns = bpf_ktime_get_ns();
-		frozen = why;
-	}
+	struct lifecycle_event ev = { .kind = kind, .pid = pid, .parent = parent,
+				 .ts_ns = bpf_ktime_get_ns() };
+
+	if (bpf_ringbuf_output(&proc_events, &ev, sizeof(ev), 0))
+		__sync_fetch_and_add(&proc_events_lost, 1);
 }
-
-/* The target's CPython layout, for the stack walker. */
-const volatile struct py_offsets pyoff = {};
-
-/*
- * The walker takes a plain pointer (a per-process map value, when there
- * are many targets). Casting volatile away would let clang fold the loads
- * to the initializer's zeros; the empty asm hides where the pointer comes
- * from. The verifier still knows it: loads from the frozen .rodata are
- * constants to it, so each version's dead branches are pruned.
- */
-static __always_inline const struct py_offsets *target_pyoff(void)
-{
-	const struct py_offsets *p = (const struct py_offsets *)&pyoff;
-
-	asm volatile("" : "+r"(p));
-	return p;
-}
-#define TARGET_PYOFF	target_pyoff()
-
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -90,6 +66,8 @@ struct inflight {
 	__u64 ts;
 	__u32 depth;		/* nested allocator calls still to return */
 	__u32 skip;		/* outside the -z/-Z size filter */
+	__u32 slot;		/* the process's counters */
+	__u32 pad;
 };
 
 struct {
@@ -101,28 +79,30 @@ struct {
 
 static __always_inline int enter(struct pt_regs *ctx, __u64 size, __u64 old, __u64 memptr)
 {
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct task_struct *task;
+	struct proc_cfg *p;
 	struct inflight *f;
 	__u64 sp, now;
 
-	if (frozen)
+	if (frozen || !(p = traced(pid)))
 		return 0;
 	task = bpf_get_current_task_btf();
 	sp = PT_REGS_SP(ctx);
 	now = bpf_ktime_get_ns();
 	f = bpf_task_storage_get(&inflight, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!f) {
-		stat_inc(STAT_NO_STASH);
+		stat_inc(p->slot, STAT_NO_STASH);
 		return 0;
 	}
 	if (f->depth) {
 		/* Called from inside a traced allocator (a tail call keeps sp). */
 		if (sp <= f->sp && now - f->ts < STASH_STALE_NS) {
 			f->depth++;
-			stat_inc(STAT_NESTED);
+			stat_inc(p->slot, STAT_NESTED);
 			return 0;
 		}
-		stat_inc(STAT_MISSED_RETURN);
+		stat_inc(p->slot, STAT_MISSED_RETURN);
 	}
 	f->depth = 1;
 	f->sp = sp;
@@ -130,18 +110,20 @@ static __always_inline int enter(struct pt_regs *ctx, __u64 size, __u64 old, __u
 	f->size = size;
 	f->old = old;
 	f->memptr = memptr;
+	f->slot = p->slot;
 	f->skip = size < min_size || size > max_size;
-	f->stack_id = f->skip ? STACK_NONE : python_stack_id(TARGET_PYOFF);
+	f->stack_id = f->skip ? STACK_NONE : python_stack_id(p, pid);
 	return 0;
 }
 
 static __always_inline void commit(__u64 addr)
 {
-	struct alloc_key key = { .pid = targ_tgid };
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct alloc_key key = { .pid = pid };
 	struct alloc_info info, *prev;
 	struct inflight *f;
 
-	if (frozen)
+	if (frozen || !traced(pid))
 		return;
 	f = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
 	if (!f || !f->depth || --f->depth)
@@ -160,7 +142,7 @@ static __always_inline void commit(__u64 addr)
 		if (prev)
 			info.ts_ns = prev->ts_ns;
 		if (prev && f->old != addr && !bpf_map_delete_elem(&allocs, &key))
-			stat_inc(STAT_FREES);
+			stat_inc(f->slot, STAT_FREES);
 	}
 	if (!addr || f->skip)
 		return;
@@ -168,19 +150,21 @@ static __always_inline void commit(__u64 addr)
 	info.size = f->size;
 	info.stack_id = f->stack_id;	/* the newest call's stack */
 	if (bpf_map_update_elem(&allocs, &key, &info, BPF_ANY))
-		stat_inc(STAT_ALLOCS_FULL);
+		stat_inc(f->slot, STAT_ALLOCS_FULL);
 	else
-		stat_inc(STAT_ALLOCS);
+		stat_inc(f->slot, STAT_ALLOCS);
 }
 
 static __always_inline void release(__u64 addr)
 {
-	struct alloc_key key = { .pid = targ_tgid, .addr = addr };
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct alloc_key key = { .pid = pid, .addr = addr };
+	struct proc_cfg *p;
 
-	if (frozen)
+	if (frozen || !addr || !(p = traced(pid)))
 		return;
-	if (addr && !bpf_map_delete_elem(&allocs, &key))
-		stat_inc(STAT_FREES);
+	if (!bpf_map_delete_elem(&allocs, &key))
+		stat_inc(p->slot, STAT_FREES);
 }
 
 /* CPython allocator tables: PyMemAllocatorEx functions take ctx first. */
@@ -266,7 +250,7 @@ int BPF_KRETPROBE(posix_memalign_exit, int ret)
 	/* posix_memalign returns 0 and stores the block through memptr. */
 	if (f && f->depth == 1 && ret == 0 &&
 	    bpf_probe_read_user(&addr, sizeof(addr), (void *)f->memptr))
-		stat_inc(STAT_READ_FAILED);
+		stat_inc(f->slot, STAT_READ_FAILED);
 	commit(addr);
 	return 0;
 }
@@ -274,22 +258,60 @@ int BPF_KRETPROBE(posix_memalign_exit, int ret)
 #include "fd.bpf.h"
 
 /*
- * A target that execs loses the image we probed: tell userspace. exec has
- * closed the O_CLOEXEC fds (and those close_range marked with
- * CLOSE_RANGE_CLOEXEC) by now: keep only the fd records whose file is still
- * in the new image's table, before userspace can see exec_seen.
+ * A traced process that execs loses the image we probed: freeze it and
+ * tell userspace. exec has closed the O_CLOEXEC fds (and those close_range
+ * marked with CLOSE_RANGE_CLOEXEC) by now: keep only the fd records whose
+ * file is still in the new image's table, first. With -a every exec is
+ * announced: the new program may be a Python (userspace looks once its
+ * libraries are mapped).
  */
 SEC("tp_btf/sched_process_exec")
 int exec_watch(void *ctx)
 {
-	if (frozen || bpf_get_current_pid_tgid() >> 32 != targ_tgid)
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct proc_cfg *p;
+
+	if (frozen)
 		return 0;
-	if (targ_fds)
-		fd_check_range(0, 0xffffffffu);
-	/* The new program's allocations (libc stays probed if it maps the
-	 * same file) and fds are not the traced program's. */
-	freeze(FREEZE_EXEC);
-	__sync_fetch_and_add(&exec_seen, 1);
+	p = traced(pid);
+	if (p) {
+		if (targ_fds)
+			fd_check_range(0, 0xffffffffu, pid, p->slot);
+		/* The new program's allocations (libc stays probed if it maps
+		 * the same file) and fds are not the traced program's. */
+		proc_freeze(p, FREEZE_EXEC);
+	}
+	if (p || watch_exec)
+		announce(PROC_EV_EXEC, pid, 0);
+	return 0;
+}
+
+/*
+ * A followed process forks: the child is the same image at the same
+ * addresses, so it is traced from this instant with a copy of its parent's
+ * entry (its counters go to slot 0 until userspace gives it its own and
+ * attaches its uprobes; its fds are recorded at once). What the parent
+ * held at the fork is the child's too but stays counted in the parent's
+ * section only: the child's report starts from the fork. Threads (the
+ * same tgid) are not processes.
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(fork_watch, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ppid = BPF_CORE_READ(parent, tgid), cpid = BPF_CORE_READ(child, tgid);
+	struct proc_cfg *p, c;
+
+	if (frozen || ppid == cpid || !(p = traced(ppid)) || !(p->flags & PROC_FOLLOW))
+		return 0;
+	c = *p;
+	c.frozen = 0;
+	c.frozen_ns = 0;
+	c.finalizing = 0;
+	c.slot = 0;
+	if (bpf_map_update_elem(&procs, &cpid, &c, BPF_NOEXIST))
+		__sync_fetch_and_add(&proc_events_lost, 1);	/* MAX_PROCS traced */
+	else
+		announce(PROC_EV_FORK, cpid, ppid);
 	return 0;
 }
 
@@ -304,13 +326,14 @@ SEC("uprobe")
 int finalize_enter(struct pt_regs *ctx)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
+	struct proc_cfg *p;
 
-	if (frozen || bpf_get_current_pid_tgid() >> 32 != targ_tgid)
+	if (frozen || !(p = traced(bpf_get_current_pid_tgid() >> 32)))
 		return 0;
 	if (BPF_CORE_READ(task, signal, live.counter) <= 1)
-		freeze(FREEZE_SHUTDOWN);
+		proc_freeze(p, FREEZE_SHUTDOWN);
 	else
-		finalizing = 1;
+		p->finalizing = 1;
 	return 0;
 }
 
@@ -319,27 +342,32 @@ int finalize_enter(struct pt_regs *ctx)
 #define SIGNAL_GROUP_EXIT	0x00000004
 
 /*
- * A thread of the target exits. The process is going: its first thread to
- * go once exit_group() or a fatal signal took the group down, or its last
- * one (signal->live is decremented before this tracepoint, in every
- * kernel); whether or not it finalized (os._exit, a signal), and a new
- * process may get its pid, whose fds must not be taken for the target's.
- * While finalizing, a thread that ends on its own and leaves only the
- * finalizing thread means the joins are over: that is the shutdown.
+ * A thread of a traced process exits. The process is going: its first
+ * thread to go once exit_group() or a fatal signal took the group down,
+ * or its last one (signal->live is decremented before this tracepoint, in
+ * every kernel); whether or not it finalized (os._exit, a signal), and a
+ * new process may get its pid, whose fds must not be taken for its. While
+ * finalizing, a thread that ends on its own and leaves only the finalizing
+ * thread means the joins are over: that is the shutdown. The last thread
+ * announces the exit, frozen or not.
  */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(exit_watch, struct task_struct *task)
 {
+	__u32 pid = BPF_CORE_READ(task, tgid);
 	struct signal_struct *sig;
+	struct proc_cfg *p;
 	int live;
 
-	if (frozen || BPF_CORE_READ(task, tgid) != targ_tgid)
+	if (frozen || !(p = bpf_map_lookup_elem(&procs, &pid)))
 		return 0;
 	sig = BPF_CORE_READ(task, signal);
 	live = BPF_CORE_READ(sig, live.counter);
 	if (live <= 0 || (BPF_CORE_READ(sig, flags) & SIGNAL_GROUP_EXIT))
-		freeze(finalizing ? FREEZE_EXIT_IN_SHUTDOWN : FREEZE_EXIT);
-	else if (finalizing && live == 1)
-		freeze(FREEZE_SHUTDOWN);
+		proc_freeze(p, p->finalizing ? FREEZE_EXIT_IN_SHUTDOWN : FREEZE_EXIT);
+	else if (p->finalizing && live == 1)
+		proc_freeze(p, FREEZE_SHUTDOWN);
+	if (live <= 0)
+		announce(PROC_EV_EXIT, pid, 0);
 	return 0;
 }

@@ -29,12 +29,19 @@
 
 /* Parents of a stack's outermost node: the stack starts at the thread's
  * first frame, or MAX_FRAMES frames in from the innermost (truncated).
- * They are never node ids (stack_node_id() keeps clear of them). With
- * several traced processes the roots become per-process values (seeded
- * with the tgid), so that trees of different address spaces, whose code
- * addresses mean different things, never share a node. */
+ * They are never node ids (stack_node_id() keeps clear of them). The id
+ * chain of a stack starts from stack_seed(), which mixes in the tgid, so
+ * that the trees of different address spaces (code addresses mean
+ * different things in each, forked workers' the same for a while) never
+ * share a node. */
 #define STACK_ROOT		0ULL
 #define STACK_ROOT_TRUNCATED	1ULL
+
+/* Traced processes at once (the procs map) and their counter slots. Slot
+ * 0 counts for processes not yet given one (a child between its fork and
+ * userspace picking it up). */
+#define MAX_PROCS		256
+#define STAT_SLOTS		(MAX_PROCS + 1)
 
 /* Position of the instruction a frame is executing, stack_node.pos. */
 #define POS_NOT_STARTED	0xffffffffu
@@ -67,6 +74,9 @@ enum stat_id {
 	STAT__COUNT,
 };
 
+/* The stats map's key of counter id for the process counted in slot. */
+#define STAT_KEY(slot, id)	((slot) * STAT__COUNT + (id))
+
 /*
  * Why recording stopped (the BPF global `frozen`, 0 while recording). Set
  * once, by the first of: userspace before the final report (Ctrl-C, -d,
@@ -93,7 +103,8 @@ enum tstate_mode {
 };
 
 /* Walker configuration, filled from user/pyoffsets.c and user/python.c,
- * set as .rodata before load. Field names follow CPython's struct.field. */
+ * one per traced process (struct proc_cfg). Field names follow CPython's
+ * struct.field. */
 struct py_offsets {
 	__u64 tstate_addr;		/* TSTATE_GLOBAL: absolute address of tstate_current */
 	__s64 tls_offset;		/* TLS: offset in the module's block, or from fs base */
@@ -115,6 +126,41 @@ struct py_offsets {
 	__u32 tstate_next;		/* PyThreadState.next */
 };
 #define NO_OFFSET 0xffffffffu
+
+/* proc_cfg.flags */
+#define PROC_FOLLOW	1u	/* its forked children are traced too */
+
+/*
+ * One traced process: the value of the BPF map procs, keyed by its tgid
+ * in the initial pid namespace (what BPF sees). Every program looks its
+ * process up first: a process not in the map runs nothing else. Userspace
+ * writes it when it starts tracing the process; BPF writes frozen,
+ * frozen_ns and finalizing, and adds a followed child's entry at its fork
+ * (a copy of the parent's: the same image at the same addresses).
+ */
+struct proc_cfg {
+	struct py_offsets off;
+	__u64 frozen_ns;	/* bpf_ktime_get_ns() when frozen was set */
+	__u32 frozen;		/* enum freeze_reason: this process stopped being recorded */
+	__u32 finalizing;	/* Py_FinalizeEx entered with other threads alive */
+	__u32 slot;		/* its counters: stats[STAT_KEY(slot, id)]; 0 until assigned */
+	__u32 flags;		/* PROC_* */
+};
+
+/* What the proc_events ring buffer tells userspace. */
+enum proc_event_kind {
+	PROC_EV_FORK = 1,	/* a followed process forked: child is traced from now */
+	PROC_EV_EXEC = 2,	/* a process exec'd (a traced one, or any with -a) */
+	PROC_EV_EXIT = 3,	/* a traced process's last thread exited */
+};
+
+struct lifecycle_event {
+	__u32 kind;		/* enum proc_event_kind */
+	__u32 pid;		/* the process (tgid) */
+	__u32 parent;		/* PROC_EV_FORK: the traced parent */
+	__u32 pad;
+	__u64 ts_ns;
+};
 
 struct alloc_key {
 	__u32 pid;
@@ -141,6 +187,8 @@ struct stack_node {
 	__u64 code;		/* PyCodeObject * in the target */
 	__u32 pos;
 	__u32 depth;		/* frames from the outermost kept one, which is 1 */
+	__u32 pid;		/* the process whose address space code is in */
+	__u32 pad;
 };
 
 /* Announced on the new-node ring buffer when BPF adds a node. */
@@ -170,6 +218,12 @@ static inline __u64 stack_node_id(__u64 parent, __u64 code, __u32 pos)
 	h *= 0xc4ceb9fe1a85ec53ULL;
 	h ^= h >> 33;
 	return h <= STACK_ROOT_TRUNCATED ? h + 2 : h;
+}
+
+/* Where a stack's id chain starts: its root, mixed with the process. */
+static inline __u64 stack_seed(__u32 pid, __u64 root)
+{
+	return root ^ ((__u64)pid << 32) ^ 0x9e3779b97f4a7c15ULL;
 }
 
 struct fd_key {
@@ -206,8 +260,10 @@ enum fd_syscall {
 _Static_assert(sizeof(struct py_offsets) == 80, "py_offsets layout");
 _Static_assert(sizeof(struct alloc_key) == 16, "alloc_key layout");
 _Static_assert(sizeof(struct alloc_info) == 24, "alloc_info layout");
-_Static_assert(sizeof(struct stack_node) == 24, "stack_node layout");
-_Static_assert(sizeof(struct node_event) == 32, "node_event layout");
+_Static_assert(sizeof(struct stack_node) == 32, "stack_node layout");
+_Static_assert(sizeof(struct node_event) == 40, "node_event layout");
+_Static_assert(sizeof(struct proc_cfg) == 104, "proc_cfg layout");
+_Static_assert(sizeof(struct lifecycle_event) == 24, "lifecycle_event layout");
 _Static_assert(sizeof(struct fd_key) == 8, "fd_key layout");
 _Static_assert(sizeof(struct fd_info) == 40, "fd_info layout");
 

@@ -112,7 +112,8 @@ struct {
  * thread's fs base on glibc x86-64) is this thread's: gilstate's
  * tstate_current names the GIL holder, not necessarily the caller.
  */
-static __always_inline __u64 current_tstate(const struct py_offsets *off, struct walk_buf *b)
+static __always_inline __u64 current_tstate(const struct py_offsets *off, __u32 slot,
+					     struct walk_buf *b)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
@@ -146,12 +147,12 @@ static __always_inline __u64 current_tstate(const struct py_offsets *off, struct
 	    tstate_field(off, b, tstate, off->tstate_thread_id, &tid))
 		goto fail;
 	if (tid != fsbase) {
-		stat_inc(STAT_TSTATE_OTHER);
+		stat_inc(slot, STAT_TSTATE_OTHER);
 		return 0;
 	}
 	return tstate;
 fail:
-	stat_inc(STAT_READ_FAILED);
+	stat_inc(slot, STAT_READ_FAILED);
 	return 0;
 }
 
@@ -283,7 +284,7 @@ static long tlist_step(__u32 i, struct tlist_ctx *c)
  * PyEval_SaveThread(). The interpreter's list of thread states still has
  * ours, and its frame chain does not move while the thread is in C.
  */
-static __always_inline __u64 thread_tstate(const struct py_offsets *off)
+static __always_inline __u64 thread_tstate(const struct py_offsets *off, __u32 slot)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct tlist_ctx c = { .off = off };
@@ -305,22 +306,23 @@ static __always_inline __u64 thread_tstate(const struct py_offsets *off)
 		goto fail;
 	bpf_loop(MAX_PY_THREADS, tlist_step, &c, 0);
 	if (c.failed)
-		stat_inc(STAT_READ_FAILED);
+		stat_inc(slot, STAT_READ_FAILED);
 	if (cached)
 		*cached = c.found;
 	return c.found;
 fail:
-	stat_inc(STAT_READ_FAILED);
+	stat_inc(slot, STAT_READ_FAILED);
 	return 0;
 }
 
 /* Is the stored node the frame we mean? A different one under the same
  * id is a 64-bit hash collision: counted, the stack is not recorded. */
-static __always_inline bool node_is(const struct stack_node *n, __u64 parent, __u64 code, __u32 pos)
+static __always_inline bool node_is(__u32 slot, const struct stack_node *n, __u64 parent, __u64 code,
+				    __u32 pos)
 {
 	if (n->parent == parent && n->code == code && n->pos == pos)
 		return true;
-	stat_inc(STAT_STACK_COLLISIONS);
+	stat_inc(slot, STAT_STACK_COLLISIONS);
 	return false;
 }
 
@@ -331,6 +333,7 @@ struct insert_ctx {
 	__u64 root;		/* STACK_ROOT or STACK_ROOT_TRUNCATED */
 	__u64 h;		/* chain_id(): the id so far */
 	long err;
+	__u32 slot, pid;	/* the process: its counters, its nodes */
 };
 
 /* ids[i] for frame i = depth - 1 - k, outermost first. */
@@ -360,7 +363,7 @@ static long find_known(__u32 k, struct insert_ctx *c)
 	n = bpf_map_lookup_elem(&stack_nodes, &b->ids[i]);
 	if (!n)
 		return 0;
-	if (!node_is(n, i + 1 < c->depth ? b->ids[(i + 1) & (MAX_FRAMES - 1)] : c->root,
+	if (!node_is(c->slot, n, i + 1 < c->depth ? b->ids[(i + 1) & (MAX_FRAMES - 1)] : c->root,
 		     b->code[i], b->pos[i]))
 		c->err = -EEXIST;
 	c->top = i;
@@ -384,20 +387,22 @@ static long insert_node(__u32 j, struct insert_ctx *c)
 	ev.node.code = b->code[i];
 	ev.node.pos = b->pos[i];
 	ev.node.depth = c->depth - i;
+	ev.node.pid = c->pid;
+	ev.node.pad = 0;
 	c->err = bpf_map_update_elem(&stack_nodes, &ev.id, &ev.node, BPF_NOEXIST);
 	if (c->err == -EEXIST) {
 		/* another CPU added it since the lookup */
 		n = bpf_map_lookup_elem(&stack_nodes, &ev.id);
-		c->err = n && !node_is(n, ev.node.parent, ev.node.code, ev.node.pos) ? -EEXIST : 0;
+		c->err = n && !node_is(c->slot, n, ev.node.parent, ev.node.code, ev.node.pos) ? -EEXIST : 0;
 		return c->err ? 1 : 0;
 	}
 	if (c->err) {
-		stat_inc(STAT_STACKS_FULL);
+		stat_inc(c->slot, STAT_STACKS_FULL);
 		return 1;
 	}
-	stat_inc(STAT_STACK_NODES);
+	stat_inc(c->slot, STAT_STACK_NODES);
 	if (bpf_ringbuf_output(&new_nodes, &ev, sizeof(ev), 0))
-		stat_inc(STAT_STACK_EVENTS_LOST);
+		stat_inc(c->slot, STAT_STACK_EVENTS_LOST);
 	return 0;
 }
 
@@ -407,11 +412,13 @@ static long insert_node(__u32 j, struct insert_ctx *c)
  * STACK_LOST when the store is full. A stack already known costs the walk
  * and one lookup; a new one adds only the nodes its prefix lacks.
  */
-static __always_inline __u64 python_stack_id_of(const struct py_offsets *off, struct walk_buf *b,
-						 __u64 tstate)
+static __always_inline __u64 python_stack_id_of(const struct proc_cfg *p, __u32 pid,
+						 struct walk_buf *b, __u64 tstate)
 {
+	const struct py_offsets *off = &p->off;
 	struct walk_ctx c = { .off = off, .buf = b };
-	struct insert_ctx ic = {};
+	struct insert_ctx ic = { .slot = p->slot, .pid = pid };
+	__u32 slot = p->slot;
 	struct stack_node *n;
 	__u64 frame;
 
@@ -448,11 +455,11 @@ static __always_inline __u64 python_stack_id_of(const struct py_offsets *off, st
 	}
 	bpf_loop(MAX_FRAME_VISITS, walk_frame, &c, 0);
 	if (c.failed)
-		stat_inc(STAT_READ_FAILED);
+		stat_inc(slot, STAT_READ_FAILED);
 	if (c.truncated)
-		stat_inc(STAT_TRUNCATED);
+		stat_inc(slot, STAT_TRUNCATED);
 	if (!c.depth || c.depth > MAX_FRAMES) {
-		stat_inc(STAT_NO_FRAMES);
+		stat_inc(slot, STAT_NO_FRAMES);
 		return STACK_NONE;
 	}
 
@@ -462,13 +469,13 @@ static __always_inline __u64 python_stack_id_of(const struct py_offsets *off, st
 	ic.buf = b;
 	ic.depth = c.depth;
 	ic.root = c.truncated ? STACK_ROOT_TRUNCATED : STACK_ROOT;
-	ic.h = ic.root;
+	ic.h = stack_seed(pid, ic.root);
 	bpf_loop(MAX_FRAMES, chain_id, &ic, 0);
 
 	/* The common case: the stack is known, one lookup. */
 	n = bpf_map_lookup_elem(&stack_nodes, &b->ids[0]);
 	if (n)
-		return node_is(n, c.depth > 1 ? b->ids[1] : ic.root, b->code[0], b->pos[0]) ?
+		return node_is(slot, n, c.depth > 1 ? b->ids[1] : ic.root, b->code[0], b->pos[0]) ?
 			b->ids[0] : STACK_LOST;
 
 	/* New: find the innermost known ancestor, then add what is below it. */
@@ -479,14 +486,16 @@ static __always_inline __u64 python_stack_id_of(const struct py_offsets *off, st
 	bpf_loop(MAX_FRAMES, insert_node, &ic, 0);
 	return ic.err ? STACK_LOST : b->ids[0];
 fail:
-	stat_inc(STAT_READ_FAILED);
+	stat_inc(slot, STAT_READ_FAILED);
 	return STACK_NONE;
 }
 
 /* The calling thread's stack: its thread state is the GIL holder's / the
  * TLS one while it holds the GIL, else found in the thread list. */
-static __always_inline __u64 python_stack_id(const struct py_offsets *off)
+static __always_inline __u64 python_stack_id(const struct proc_cfg *p, __u32 pid)
 {
+	const struct py_offsets *off = &p->off;
+	__u32 slot = p->slot;
 	struct walk_buf *b;
 	__u32 zero = 0;
 	__u64 tstate;
@@ -494,19 +503,19 @@ static __always_inline __u64 python_stack_id(const struct py_offsets *off)
 	b = bpf_map_lookup_elem(&walkbuf, &zero);
 	if (!b)
 		return STACK_NONE;
-	tstate = current_tstate(off, b);
+	tstate = current_tstate(off, slot, b);
 	if (!tstate) {
-		tstate = thread_tstate(off);
+		tstate = thread_tstate(off, slot);
 		if (tstate && tstate_read_head(off, b, tstate)) {
-			stat_inc(STAT_READ_FAILED);
+			stat_inc(slot, STAT_READ_FAILED);
 			return STACK_NONE;
 		}
 	}
 	if (!tstate) {
-		stat_inc(STAT_NO_TSTATE);
+		stat_inc(slot, STAT_NO_TSTATE);
 		return STACK_NONE;
 	}
-	return python_stack_id_of(off, b, tstate);
+	return python_stack_id_of(p, pid, b, tstate);
 }
 
 #endif /* __PYTHON_BPF_H */

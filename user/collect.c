@@ -135,7 +135,7 @@ struct collector {
 	double start;
 	int ncpus;
 	uint64_t prev_ns;	/* the previous collection's instant: "kept" is older */
-	uint64_t events_lost;	/* STAT_STACK_EVENTS_LOST at the last sweep */
+	uint64_t base[STAT__COUNT];	/* the slot's counters when this process got it */
 
 	/* fds */
 	struct fd_before *before;
@@ -198,7 +198,8 @@ out:
 
 static void baseline_entry(struct collector *c, const void *k, const void *v)
 {
-	struct fd_open *o = fdscan__find(&c->scan, ((const struct fd_key *)k)->fd);
+	const struct fd_key *key = k;
+	struct fd_open *o = key->pid == (__u32)c->m.pid ? fdscan__find(&c->scan, key->fd) : NULL;
 
 	if (o && o->ino == ((const struct fd_info *)v)->ino)
 		o->claimed = true;
@@ -228,6 +229,8 @@ static int fds_baseline(struct collector *c)
 	return err;
 }
 
+static void read_slot(struct collector *c, uint64_t *out);
+
 struct collector *collect__new(const struct report_meta *m, uint64_t min_age_ns,
 			       const struct collect_maps *maps, struct stack_table *stacks)
 {
@@ -242,6 +245,8 @@ struct collector *collect__new(const struct report_meta *m, uint64_t min_age_ns,
 	c->start = mono_s();
 	c->prev_ns = (uint64_t)(c->start * 1e9);
 	c->ncpus = libbpf_num_possible_cpus();
+	if (c->ncpus > 0)
+		read_slot(c, c->base);
 	if (c->ncpus <= 0 || u64map__init(&c->stacks, sizeof(struct stack_state)) ||
 	    u64map__init(&c->keys, sizeof(struct key_cache)) ||
 	    u64map__init(&c->seen, sizeof(struct fd_seen)) ||
@@ -296,20 +301,47 @@ void collect__free(struct collector *c)
 	free(c);
 }
 
-static void read_stats(struct collector *c, uint64_t *out)
+/* One counter summed over the CPUs; 0 if unreadable. */
+static uint64_t stat_sum(int stats_fd, int ncpus, uint32_t key)
 {
-	uint64_t vals[c->ncpus];
-	uint32_t k;
+	uint64_t vals[ncpus], sum = 0;
 	int cpu;
 
-	for (k = 0; k < STAT__COUNT; k++) {
-		out[k] = 0;
-		if (bpf_map_lookup_elem(c->maps.stats_fd, &k, vals))
-			continue;
-		for (cpu = 0; cpu < c->ncpus; cpu++)
-			out[k] += vals[cpu];
-	}
+	if (bpf_map_lookup_elem(stats_fd, &key, vals))
+		return 0;
+	for (cpu = 0; cpu < ncpus; cpu++)
+		sum += vals[cpu];
+	return sum;
+}
+
+static void read_slot(struct collector *c, uint64_t *out)
+{
+	uint32_t k;
+
+	for (k = 0; k < STAT__COUNT; k++)
+		out[k] = stat_sum(c->maps.stats_fd, c->ncpus, STAT_KEY(c->maps.slot, k));
+}
+
+/* This process's counters: its slot's, since it got the slot. */
+static void read_stats(struct collector *c, uint64_t *out)
+{
+	uint32_t k;
+
+	read_slot(c, out);
+	for (k = 0; k < STAT__COUNT; k++)
+		out[k] -= out[k] >= c->base[k] ? c->base[k] : out[k];
 	out[STAT_FDS_MISSED] += c->missed;
+}
+
+uint64_t collect__stat_total(int stats_fd, enum stat_id id)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	uint64_t sum = 0;
+	uint32_t slot;
+
+	for (slot = 0; ncpus > 0 && slot < STAT_SLOTS; slot++)
+		sum += stat_sum(stats_fd, ncpus, STAT_KEY(slot, id));
+	return sum;
 }
 
 /* FNV-1a, the walker's hash too */
@@ -406,15 +438,6 @@ static struct stack_state *account(struct collector *c, enum section sec, uint64
 	if (!s->oldest_ns || ts_ns < s->oldest_ns)
 		s->oldest_ns = ts_ns;
 	return st;
-}
-
-static void alloc_entry(struct collector *c, const void *k, const void *v)
-{
-	const struct alloc_info *a = v;
-
-	/* Keep the stack in the kernel map while something references it. */
-	stacks__mark(c->stacks_tab, a->stack_id);
-	account(c, SEC_MEM, a->stack_id, a->ts_ns, a->size);
 }
 
 /* ---- fds */
@@ -684,31 +707,27 @@ static int rank(struct collector *c, enum section sec, struct snap_section *out)
 	return 0;
 }
 
-int collect__run(struct collector *c, bool final, const char *exit_reason, uint32_t frozen,
-		 uint64_t frozen_ns, const struct snapshot **out)
+/* Before the maps are read: the instant the snapshot shows. */
+static void begin(struct collector *c, uint32_t frozen, uint64_t frozen_ns)
+{
+	c->now_ns = (uint64_t)(mono_s() * 1e9);
+	if (frozen && frozen_ns && frozen_ns < c->now_ns)
+		c->now_ns = frozen_ns;	/* ages as of the freeze */
+	c->snap.as_of = frozen;
+	clear_samples(c, SEC_MEM);
+}
+
+/* After every collector of the round marked what it references and the
+ * stack table was swept. */
+static int finish(struct collector *c, bool final, const char *exit_reason)
 {
 	struct snapshot *sn = &c->snap;
 	double t;
 	int err;
 
-	c->now_ns = (uint64_t)(mono_s() * 1e9);
-	if (frozen && frozen_ns && frozen_ns < c->now_ns)
-		c->now_ns = frozen_ns;	/* ages as of the freeze */
-	sn->as_of = frozen;
-	clear_samples(c, SEC_MEM);
-	err = map_each(c->maps.allocs_fd, sizeof(struct alloc_key), sizeof(struct alloc_info),
-		       alloc_entry, c);
-	if (!err)
-		err = collect_fds(c);
-	if (err)
-		return err;
 	read_stats(c, sn->stats);
-	/* after both sections marked what they reference; lost node events
-	 * since the last sweep leave nodes only the kernel map knows */
-	stacks__sweep(c->stacks_tab, sn->stats[STAT_STACK_NODES],
-		      sn->stats[STAT_STACK_EVENTS_LOST] != c->events_lost);
-	c->events_lost = sn->stats[STAT_STACK_EVENTS_LOST];
-	stacks__store(c->stacks_tab, sn->stats[STAT_STACK_NODES], &sn->store);
+	stacks__store(c->stacks_tab, collect__stat_total(c->maps.stats_fd, STAT_STACK_NODES),
+		      &sn->store);
 	t = mono_s();
 	update_trends(c, t);
 	if ((err = rank(c, SEC_MEM, &sn->mem)) || (err = rank(c, SEC_FDS, &sn->fds)))
@@ -723,6 +742,103 @@ int collect__run(struct collector *c, bool final, const char *exit_reason, uint3
 	sn->min_age_ns = c->min_age_ns;
 	sn->meta = &c->m;
 	c->prev_ns = c->now_ns;
-	*out = sn;
 	return 0;
+}
+
+/* The allocation map, read once for the whole round: each entry to the
+ * collector of its process; every entry's stack is marked. */
+struct scan_ctx {
+	struct collect_req *reqs;
+	int n;
+	int last;	/* the previous entry's request: entries of one process cluster */
+};
+
+static void scan_entry(struct collector *unused, const void *k, const void *v)
+{
+	struct scan_ctx *sc = (struct scan_ctx *)unused;
+	const struct alloc_key *key = k;
+	const struct alloc_info *a = v;
+	struct collector *c;
+	int i;
+
+	stacks__mark(sc->reqs[0].c->stacks_tab, a->stack_id);
+	for (i = 0; i < sc->n; i++) {
+		int j = (sc->last + i) % sc->n;
+
+		c = sc->reqs[j].c;
+		if (key->pid == (__u32)c->m.pid) {
+			sc->last = j;
+			account(c, SEC_MEM, a->stack_id, a->ts_ns, a->size);
+			return;
+		}
+	}
+}
+
+static uint64_t events_lost_at_sweep;	/* STAT_STACK_EVENTS_LOST, all slots, last sweep */
+
+int collect__round(struct collect_req *reqs, int n, int allocs_fd)
+{
+	struct scan_ctx sc = { reqs, n, 0 };
+	struct stack_table *tab;
+	uint64_t lost;
+	int i, err;
+
+	if (n <= 0)
+		return 0;
+	tab = reqs[0].c->stacks_tab;
+	for (i = 0; i < n; i++)
+		begin(reqs[i].c, reqs[i].frozen, reqs[i].frozen_ns);
+	err = map_each(allocs_fd, sizeof(struct alloc_key), sizeof(struct alloc_info),
+		       scan_entry, (struct collector *)&sc);
+	for (i = 0; !err && i < n; i++)
+		err = collect_fds(reqs[i].c);
+	if (err)
+		return err;
+	/* after every section marked what it references; lost node events
+	 * since the last sweep leave nodes only the kernel map knows */
+	lost = collect__stat_total(reqs[0].c->maps.stats_fd, STAT_STACK_EVENTS_LOST);
+	stacks__sweep(tab, collect__stat_total(reqs[0].c->maps.stats_fd, STAT_STACK_NODES),
+		      lost != events_lost_at_sweep);
+	events_lost_at_sweep = lost;
+	for (i = 0; i < n; i++) {
+		err = finish(reqs[i].c, reqs[i].final, reqs[i].exit_reason);
+		if (err)
+			return err;
+		reqs[i].out = &reqs[i].c->snap;
+	}
+	return 0;
+}
+
+int collect__run(struct collector *c, bool final, const char *exit_reason, uint32_t frozen,
+		 uint64_t frozen_ns, const struct snapshot **out)
+{
+	struct collect_req r = { c, final, exit_reason, frozen, frozen_ns, NULL };
+	int err = collect__round(&r, 1, c->maps.allocs_fd);
+
+	if (!err)
+		*out = r.out;
+	return err;
+}
+
+/* Forget a process that is gone: its records in the maps. */
+static void purge_entry(struct collector *c, const void *k, const void *v)
+{
+	(void)v;
+	if (((const struct alloc_key *)k)->pid == (__u32)c->m.pid)
+		bpf_map_delete_elem(c->maps.allocs_fd, k);
+}
+
+static void purge_fd(struct collector *c, const void *k, const void *v)
+{
+	(void)v;
+	if (((const struct fd_key *)k)->pid == (__u32)c->m.pid)
+		bpf_map_delete_elem(c->maps.fds_fd, k);
+}
+
+void collect__purge(struct collector *c)
+{
+	map_each(c->maps.allocs_fd, sizeof(struct alloc_key), sizeof(struct alloc_info),
+		 purge_entry, c);
+	if (c->maps.fds_fd >= 0)
+		map_each(c->maps.fds_fd, sizeof(struct fd_key), sizeof(struct fd_info), purge_fd, c);
 }

@@ -17,6 +17,7 @@ struct collect_maps {
 	int allocs_fd;		/* BPF allocs map */
 	int fds_fd;		/* BPF fds map, or -1 without fd tracking */
 	int stats_fd;		/* BPF stats map */
+	uint32_t slot;		/* the process's counters in it (proc_cfg.slot) */
 };
 
 /* With fd tracking, the fds open now that BPF has no record of are taken
@@ -33,5 +34,22 @@ void collect__set_census(struct collector *c, const struct census *census);
  * 0 or -errno. */
 int collect__run(struct collector *c, bool final, const char *exit_reason, uint32_t frozen,
 		 uint64_t frozen_ns, const struct snapshot **out);
+
+/* One report of several processes: the allocation map is read once, the
+ * stack table (shared: every collector's) swept once, after every process
+ * marked what it references. out is set for each on success. */
+struct collect_req {
+	struct collector *c;
+	bool final;
+	const char *exit_reason;
+	uint32_t frozen;	/* enum freeze_reason */
+	uint64_t frozen_ns;
+	const struct snapshot *out;
+};
+int collect__round(struct collect_req *reqs, int n, int allocs_fd);
+/* A process that is gone: delete its records from the allocs and fds maps. */
+void collect__purge(struct collector *c);
+/* A counter over every process's slot (the stack store's are shared). */
+uint64_t collect__stat_total(int stats_fd, enum stat_id id);
 
 #endif /* __COLLECT_H */

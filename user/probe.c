@@ -743,6 +743,13 @@ int probes__attach_tracepoints(struct pyleak_bpf *skel, bool fds, enum fd_tp mod
 		snprintf(err, errlen, "cannot attach to sched_process_exit: %s", strerror(-ret));
 		goto fail;
 	}
+	/* Children of a followed process: BPF adds them at their fork. */
+	tp->fork = bpf_program__attach(skel->progs.fork_watch);
+	if ((ret = (int)libbpf_get_error(tp->fork))) {
+		tp->fork = NULL;
+		snprintf(err, errlen, "cannot attach to sched_process_fork: %s", strerror(-ret));
+		goto fail;
+	}
 	return 0;
 fail:
 	probes__detach_tracepoints(tp);
@@ -753,7 +760,8 @@ void probes__detach_tracepoints(struct tracepoints *tp)
 {
 	release_links(tp->fd, tp->nfd);
 	tp->nfd = 0;
+	bpf_link__destroy(tp->fork);
 	bpf_link__destroy(tp->exec);
 	bpf_link__destroy(tp->exit);
-	tp->exec = tp->exit = NULL;
+	tp->exec = tp->exit = tp->fork = NULL;
 }

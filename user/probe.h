@@ -23,11 +23,11 @@ struct pyproc;
 /* --fd-tracepoints: how fd syscalls are seen (bpf/fd.bpf.h says why). */
 enum fd_tp { FD_TP_AUTO, FD_TP_SYSCALLS, FD_TP_RAW };
 
-/* The tracepoints: exec and exit watchers, and the fd syscall programs. */
+/* The tracepoints: exec, exit and fork watchers, and the fd syscall programs. */
 struct tracepoints {
 	struct bpf_link *fd[FD_MAX_LINKS];
 	int nfd;
-	struct bpf_link *exec, *exit;
+	struct bpf_link *exec, *exit, *fork;
 	const char *fd_how;		/* "syscalls" | "raw" | NULL without fds */
 };
 

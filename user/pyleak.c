@@ -21,8 +21,11 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "census.h"
+#include "collect.h"
+#include "discover.h"
 #include "fds.h"
 #include "launch.h"
 #include "procinfo.h"
@@ -36,6 +39,7 @@
 #include "sanitize.h"
 #include "stacks.h"
 #include "symbolize.h"
+#include "target.h"
 
 #define PYLEAK_VERSION "0.1.0"
 
@@ -57,7 +61,12 @@
 #define MIN_MAP		16
 
 static struct env {
-	pid_t pid;
+	pid_t pids[MAX_PROCS];	/* -p */
+	int npids;
+	bool all;		/* -a */
+	bool follow;		/* not --no-follow */
+	struct discover_filter filter;	/* --comm, --exe, --cgroup, --container */
+	int max_procs;		/* --max-procs, 0: MAX_PROCS */
 	char **command;
 	double interval;
 	long count;
@@ -80,6 +89,7 @@ static struct env {
 	double census_interval;	/* 0: every report */
 	uint64_t census_max;
 } env = {
+	.follow = true,
 	.census = true,
 	.census_max = CENSUS_DEFAULT_MAX_OBJECTS,
 	.interval = 5,
@@ -212,10 +222,18 @@ enum {
 	OPT_FDS_ONLY, OPT_NO_FDS, OPT_FD_TRACEPOINTS, OPT_FRAMES,
 	OPT_PPROF, OPT_FOLDED, OPT_HTML, OPT_SERVE, OPT_PYROSCOPE, OPT_METRICS_TOP,
 	OPT_NO_CENSUS, OPT_CENSUS_INTERVAL, OPT_CENSUS_MAX, OPT_CENSUS_PAUSE,
+	OPT_NO_FOLLOW, OPT_COMM, OPT_EXE, OPT_CGROUP, OPT_CONTAINER, OPT_MAX_PROCS,
 };
 
 static const struct option long_opts[] = {
 	{ "pid", required_argument, NULL, 'p' },
+	{ "all", no_argument, NULL, 'a' },
+	{ "no-follow", no_argument, NULL, OPT_NO_FOLLOW },
+	{ "comm", required_argument, NULL, OPT_COMM },
+	{ "exe", required_argument, NULL, OPT_EXE },
+	{ "cgroup", required_argument, NULL, OPT_CGROUP },
+	{ "container", required_argument, NULL, OPT_CONTAINER },
+	{ "max-procs", required_argument, NULL, OPT_MAX_PROCS },
 	{ "top", required_argument, NULL, 'T' },
 	{ "frames", required_argument, NULL, OPT_FRAMES },
 	{ "min-age", required_argument, NULL, 'o' },
@@ -291,12 +309,50 @@ static int parse_args(int argc, char **argv)
 		env.command = &argv[cmd + 1];
 	}
 	opterr = 0;	/* our own messages, in our own format */
-	while ((opt = getopt_long(cmd, argv, ":p:T:o:z:Z:d:jvVh", long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(cmd, argv, ":p:aT:o:z:Z:d:jvVh", long_opts, NULL)) != -1) {
 		switch (opt) {
-		case 'p':
-			if (!parse_ulong(optarg, INT_MAX, &v) || !v)
+		case 'p': {
+			char *list = strdup(optarg), *tok, *save = NULL;
+
+			for (tok = list ? strtok_r(list, ",", &save) : NULL; tok;
+			     tok = strtok_r(NULL, ",", &save)) {
+				if (!parse_ulong(tok, INT_MAX, &v) || !v) {
+					free(list);
+					return bad_usage("invalid PID '%s'", optarg);
+				}
+				if (env.npids >= MAX_PROCS) {
+					free(list);
+					return bad_usage("too many PIDs in '%s'", optarg);
+				}
+				env.pids[env.npids++] = v;
+			}
+			free(list);
+			if (!env.npids)
 				return bad_usage("invalid PID '%s'", optarg);
-			env.pid = v;
+			break;
+		}
+		case 'a':
+			env.all = true;
+			break;
+		case OPT_NO_FOLLOW:
+			env.follow = false;
+			break;
+		case OPT_COMM:
+			env.filter.comm = optarg;
+			break;
+		case OPT_EXE:
+			env.filter.exe = optarg;
+			break;
+		case OPT_CGROUP:
+			env.filter.cgroup = optarg;
+			break;
+		case OPT_CONTAINER:
+			env.filter.container = optarg;
+			break;
+		case OPT_MAX_PROCS:
+			if (!parse_ulong(optarg, MAX_PROCS, &v) || !v)
+				return bad_usage("invalid --max-procs '%s' (1 to 256)", optarg);
+			env.max_procs = v;
 			break;
 		case 'T':
 			if (!parse_ulong(optarg, 100000, &v) || !v)
@@ -429,9 +485,14 @@ static int parse_args(int argc, char **argv)
 		if (npos > 1)
 			return bad_usage("unexpected argument '%s'", argv[i]);
 	}
-	if (!env.pid == !env.command)
-		return bad_usage("%s", env.pid ? "give -p PID or -- COMMAND, not both" :
-					       "give a target: -p PID or -- COMMAND");
+	if ((env.npids > 0) + env.all + (env.command != NULL) != 1)
+		return bad_usage("%s", env.npids || env.all || env.command ?
+				 "give one of -p PID, -a or -- COMMAND" :
+				 "give a target: -p PID[,PID...], -a or -- COMMAND");
+	if (!env.all && (env.filter.comm || env.filter.exe || env.filter.cgroup ||
+			 env.filter.container || env.max_procs))
+		return bad_usage("%s", "--comm, --exe, --cgroup, --container and --max-procs "
+				 "select processes for -a");
 	if (env.min_size > env.max_size)
 		return bad_usage("%s", "-z is larger than -Z");
 	if (!env.memory && !env.fds)
@@ -474,27 +535,6 @@ static int check_privileges(void)
 	return -EPERM;
 }
 
-static const char *coverage_note(const struct pyproc *p, bool partial, bool pythonmalloc, char *buf, size_t len)
-{
-	if (!env.memory)
-		snprintf(buf, len, "memory not traced (--fds-only): no allocator probes");
-	else if (!partial && p->alloc_kind == PYALLOC_MALLOC)
-		snprintf(buf, len, "full: PYTHONMALLOC=malloc%s routes every Python allocation "
-			 "through libc, which is probed", pythonmalloc ? " (set by pyleak-bpf)" : "");
-	else if (!partial)
-		snprintf(buf, len, "full: the %s allocator tables (object and mem domains) and "
-			 "libc are probed", pyproc__alloc_name(p));
-	else if (env.partial)
-		snprintf(buf, len, "partial (--partial): only allocations reaching libc are seen: "
-			 "objects over 512 bytes, container storage, C-extension memory");
-	else
-		snprintf(buf, len, "partial: this PGO build inlines pymalloc at %d call sites, so "
-			 "objects of 512 bytes or less are invisible; seen: larger objects, "
-			 "container storage, C-extension memory. For full coverage run the target "
-			 "with PYTHONMALLOC=malloc (pyleak-bpf -- COMMAND does)", p->guards);
-	return buf;
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -507,24 +547,25 @@ static double now_s(void)
 
 /* -p TID: a thread's id names its process (Tgid): memory probes would
  * filter on the process anyway, fds and the exit are the process's. */
-static void resolve_tid(void)
+static pid_t resolve_tid(pid_t pid)
 {
 	char fn[64], line[256];
 	long tgid = 0;
 	FILE *f;
 
-	snprintf(fn, sizeof(fn), "/proc/%d/status", env.pid);
+	snprintf(fn, sizeof(fn), "/proc/%d/status", pid);
 	f = fopen(fn, "re");
 	if (!f)
-		return;		/* pyproc__open says why */
+		return pid;	/* pyproc__open says why */
 	while (fgets(line, sizeof(line), f))
 		if (sscanf(line, "Tgid: %ld", &tgid) == 1)
 			break;
 	fclose(f);
-	if (tgid > 0 && tgid != env.pid) {
-		warn("%d is a thread of process %ld: tracing the process", env.pid, tgid);
-		env.pid = tgid;
+	if (tgid > 0 && tgid != pid) {
+		warn("%d is a thread of process %ld: tracing the process", pid, tgid);
+		return tgid;
 	}
+	return pid;
 }
 
 /* Exited (gone or a zombie): what a failure while attaching really means. */
@@ -616,28 +657,367 @@ static int output_status(int ret, int code)
 	return code;
 }
 
+/* ---- the traced processes */
+
+#define MAX_PENDING	256
+
+static struct tracer {
+	struct tracer_shared sh;
+	struct target *t[MAX_PROCS];
+	int n;
+	bool slot_used[STAT_SLOTS];
+	/* processes to look at again (-a, or a followed one that exec'd):
+	 * their libraries may not be mapped yet */
+	struct pending {
+		pid_t pid;
+		double since;
+		bool fresh;	/* announced by an exec */
+	} pend[MAX_PENDING];
+	int npend;
+	int ntraced_ever;
+	unsigned int nreports;
+	bool any_exec;		/* the last traced process to go exec'd */
+	uint64_t lost_seen;	/* proc_events_lost already said */
+} tr;
+
+static struct target *find_target(pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < tr.n; i++)
+		if (tr.t[i]->pid == pid)
+			return tr.t[i];
+	return NULL;
+}
+
+static struct symbolizer *symbolizer_of(void *ctx, uint32_t pid)
+{
+	struct target *t = find_target(pid);
+
+	(void)ctx;
+	/* an exec'd process's memory is another program's now */
+	return t && t->status == PROC_TRACED && !t->reason[0] ? t->sym : NULL;
+}
+
+static int traced_count(void)
+{
+	int i, k = 0;
+
+	for (i = 0; i < tr.n; i++)
+		k += tr.t[i]->status == PROC_TRACED;
+	return k;
+}
+
+static void announce_target(const struct target *t)
+{
+	if (!env.json)
+		output__begin();
+	if (t->parent)
+		fprintf(env.json ? stderr : stdout,
+			"Following pid %d (forked from %d, CPython %s): %d allocator functions "
+			"probed; its report counts from the fork.\n", t->pid, t->parent,
+			t->py.version, t->probes.functions);
+	else
+		fprintf(env.json ? stderr : stdout,
+			"Attaching to pid %d (CPython %s, %s), %d allocator functions probed "
+			"(%d on emulated instructions)%s%s%s... Ctrl-C to end.\n%s\n", t->pid,
+			t->py.version, sanitize__t(t->py.module), t->probes.functions,
+			t->probes.emulated, tr.sh.tps->fd_how ? ", fd syscalls traced (" : "",
+			!tr.sh.tps->fd_how ? "" : !strcmp(tr.sh.tps->fd_how, "raw") ?
+			"raw sys_exit tracepoint" : "per-syscall tracepoints",
+			tr.sh.tps->fd_how ? ")" : "", t->meta.coverage_note);
+	if (!env.json)
+		output__end();
+}
+
+static void forget_cfg(pid_t pid)
+{
+	__u32 key = pid;
+
+	bpf_map_delete_elem(bpf_map__fd(tr.sh.skel->maps.procs), &key);
+}
+
+/*
+ * Trace pid (parent: the traced process it forked from, or 0). 0 when
+ * traced; else -errno with err saying why; with listed, a process that
+ * cannot be traced is kept as an untraceable entry of the reports.
+ */
+static int add_target(pid_t pid, pid_t parent, bool root, bool listed, char *err, size_t errlen)
+{
+	struct target *t;
+	uint32_t slot;
+	int ret;
+
+	if (find_target(pid))
+		return 0;
+	if (tr.n >= MAX_PROCS || (env.max_procs && traced_count() >= env.max_procs)) {
+		snprintf(err, errlen, "pid %d: not traced, %d processes are (--max-procs)", pid,
+			 traced_count());
+		if (parent)
+			forget_cfg(pid);
+		return -E2BIG;
+	}
+	for (slot = 1; slot < STAT_SLOTS && tr.slot_used[slot]; slot++)
+		;
+	t = calloc(1, sizeof(*t));
+	if (!t || slot >= STAT_SLOTS) {
+		free(t);
+		snprintf(err, errlen, "out of memory");
+		if (parent)
+			forget_cfg(pid);
+		return -ENOMEM;
+	}
+	ret = target__open(t, &tr.sh, pid, parent, slot, err, errlen);
+	if (ret) {
+		if (listed && !target_gone(pid)) {
+			target__untraceable(t, pid, err);
+			tr.t[tr.n++] = t;
+		} else {
+			free(t);
+		}
+		return ret;
+	}
+	t->root = root;
+	tr.slot_used[slot] = true;
+	tr.t[tr.n++] = t;
+	tr.ntraced_ever++;
+	announce_target(t);
+	return 0;
+}
+
+static void remove_target(int i)
+{
+	struct target *t = tr.t[i];
+
+	if (t->status != PROC_UNTRACEABLE) {
+		target__close(t, &tr.sh);
+		tr.slot_used[t->slot] = false;
+	}
+	free(t);
+	memmove(&tr.t[i], &tr.t[i + 1], (tr.n - i - 1) * sizeof(tr.t[0]));
+	tr.n--;
+}
+
+static void add_pending(pid_t pid, bool fresh)
+{
+	int i;
+
+	for (i = 0; i < tr.npend; i++)
+		if (tr.pend[i].pid == pid)
+			return;
+	if (tr.npend < MAX_PENDING)
+		tr.pend[tr.npend++] = (struct pending){ pid, now_s(), fresh };
+}
+
+/* -a and exec'd children: look at the pending processes again; one whose
+ * CPython does not show within 2 s of its exec is not one. */
+static void check_pending(void)
+{
+	char err[512];
+	int i = 0;
+
+	while (i < tr.npend) {
+		struct pending *p = &tr.pend[i];
+		enum discover_verdict v = find_target(p->pid) ? DISCOVER_LATER :
+			discover__check(p->pid, &env.filter, p->fresh && now_s() - p->since < 2);
+
+		if (v == DISCOVER_YES && add_target(p->pid, 0, false, true, err, sizeof(err)))
+			info("%s", err);
+		/* an exec'd one stays until its old self is dropped */
+		if (v == DISCOVER_LATER && now_s() - p->since < 2) {
+			i++;
+			continue;
+		}
+		tr.pend[i] = tr.pend[--tr.npend];
+	}
+}
+
+/* What BPF announced (bpf/pyleak.bpf.c: fork_watch, exec_watch, exit_watch). */
+static int on_proc_event(void *ctx, void *data, size_t len)
+{
+	const struct lifecycle_event *ev = data;
+	struct target *t;
+	char err[512];
+
+	(void)ctx;
+	if (len < sizeof(*ev))
+		return 0;
+	t = find_target(ev->pid);
+	switch (ev->kind) {
+	case PROC_EV_FORK:
+		if (!find_target(ev->parent) || add_target(ev->pid, ev->parent, false, false, err,
+							   sizeof(err))) {
+			if (find_target(ev->parent))
+				warn("cannot follow pid %d (forked from %d): %s", ev->pid,
+				     ev->parent, err);
+			forget_cfg(ev->pid);
+		}
+		break;
+	case PROC_EV_EXEC:
+		if (t && t->status == PROC_TRACED && !t->reason[0]) {
+			snprintf(t->reason, sizeof(t->reason), "exec'd a new program");
+			if (t->root && traced_count() == 1)
+				warn("pid %d exec'd a new program; the traced image is gone", t->pid);
+		}
+		if ((t && env.follow) || env.all)
+			add_pending(ev->pid, true);
+		break;
+	case PROC_EV_EXIT:
+		if (t && t->status == PROC_TRACED && !t->reason[0])
+			snprintf(t->reason, sizeof(t->reason), "exited");
+		break;
+	}
+	return 0;
+}
+
+/* A traced process that ended (exit, exec) is still traced until the report
+ * that shows its last section. */
+static bool ended(const struct target *t)
+{
+	return t->status == PROC_TRACED && t->reason[0];
+}
+
+static int live_count(void)
+{
+	int i, k = 0;
+
+	for (i = 0; i < tr.n; i++)
+		k += tr.t[i]->status == PROC_TRACED && !ended(tr.t[i]);
+	return k;
+}
+
+static int cmp_sections(const void *a, const void *b)
+{
+	const struct snapshot *x = *(const struct snapshot *const *)a;
+	const struct snapshot *y = *(const struct snapshot *const *)b;
+	uint64_t gx = 0, gy = 0;
+
+	if ((x->status == PROC_UNTRACEABLE) != (y->status == PROC_UNTRACEABLE))
+		return x->status == PROC_UNTRACEABLE ? 1 : -1;
+	if (x->mem.n && x->mem.v[0].s->trend == TREND_GROWING)
+		gx = x->mem.v[0].s->amount;
+	if (y->mem.n && y->mem.v[0].s->trend == TREND_GROWING)
+		gy = y->mem.v[0].s->amount;
+	if (gx != gy)
+		return gx > gy ? -1 : 1;
+	if (x->mem.amount != y->mem.amount)
+		return x->mem.amount > y->mem.amount ? -1 : 1;
+	if (x->fds.count != y->fds.count)
+		return x->fds.count > y->fds.count ? -1 : 1;
+	return x->meta->pid < y->meta->pid ? -1 : 1;
+}
+
+static double started_at;
+
+/*
+ * One report of every process: collected in one round, rendered once.
+ * Processes that ended are shown as exited, then dropped.
+ */
+static int report_all(struct reporter *rep, bool final, const char *reason)
+{
+	struct collect_req reqs[MAX_PROCS];
+	const struct snapshot *procs[MAX_PROCS];
+	struct target *of[MAX_PROCS];
+	struct report_set set;
+	int i, n = 0, np = 0, ret;
+
+	for (i = 0; i < tr.n; i++) {
+		struct target *t = tr.t[i];
+		uint64_t ns;
+		uint32_t why;
+
+		if (t->status != PROC_TRACED)
+			continue;
+		why = target__frozen(t, &tr.sh, &ns);
+		if (!why && tr.sh.skel->bss->frozen) {
+			why = tr.sh.skel->bss->frozen;
+			ns = tr.sh.skel->bss->frozen_ns;
+		}
+		reqs[n] = (struct collect_req){ t->col, final || ended(t),
+						final && !ended(t) ? reason : t->reason, why, ns, NULL };
+		of[n++] = t;
+	}
+	stacks__consume(tr.sh.stacks);
+	ret = collect__round(reqs, n, bpf_map__fd(tr.sh.skel->maps.allocs));
+	if (ret)
+		return ret;
+	for (i = 0; i < n; i++) {
+		struct snapshot *sn = (struct snapshot *)reqs[i].out;
+
+		sn->status = ended(of[i]) ? PROC_EXITED : PROC_TRACED;
+		sn->reason = ended(of[i]) ? of[i]->reason : NULL;
+		sn->parent = of[i]->parent;
+		procs[np++] = sn;
+	}
+	for (i = 0; i < tr.n; i++)
+		if (tr.t[i]->status == PROC_UNTRACEABLE)
+			procs[np++] = &tr.t[i]->stub;
+	qsort(procs, np, sizeof(procs[0]), cmp_sections);
+	set = (struct report_set){
+		.report = tr.nreports++, .final = final, .exit_reason = final ? reason : NULL,
+		.timestamp = (double)time(NULL), .elapsed_s = now_s() - started_at,
+		.n = np, .procs = procs,
+	};
+	output__begin();
+	report__render(rep, &set);
+	ret = output__end();
+	/* an ended process's last section is out: forget it */
+	for (i = tr.n - 1; !final && i >= 0; i--)
+		if (ended(tr.t[i]))
+			remove_target(i);
+	return ret ? -EPIPE : 0;
+}
+
+/* -p, --, -a: the processes traced from the start. 0, or the exit code. */
+static int add_initial(bool launched, char *err, size_t errlen)
+{
+	pid_t *pids = NULL;
+	size_t n = 0, i;
+	int ret, k;
+
+	if (!env.all) {
+		for (k = 0; k < env.npids; k++) {
+			ret = add_target(env.pids[k], 0, true, false, err, errlen);
+			if (ret && target_gone(env.pids[k])) {
+				warn("pid %d exited while being attached", env.pids[k]);
+				return launched ? EXIT_ERROR : EXIT_TARGET;
+			}
+			if (ret) {
+				warn("pid %d: %s", env.pids[k], err);
+				return EXIT_ERROR;
+			}
+		}
+		return 0;
+	}
+	ret = discover__scan(&pids, &n);
+	if (ret) {
+		warn("cannot list /proc: %s", strerror(-ret));
+		return EXIT_ERROR;
+	}
+	for (i = 0; i < n; i++)
+		if (discover__check(pids[i], &env.filter, false) == DISCOVER_YES &&
+		    add_target(pids[i], 0, false, true, err, errlen))
+			info("%s", err);
+	free(pids);
+	info("-a: %d CPython processes traced, %d not traceable", traced_count(),
+	     tr.n - traced_count());
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct pyleak_bpf *skel = NULL;
 	struct tracepoints tps = {};
-	struct symbolizer *sym = NULL;
-	struct stack_table *stacks = NULL;
 	struct reporter *rep = NULL;
 	struct report_sinks *sinks = NULL;
-	struct census *census = NULL;
+	struct ring_buffer *events = NULL;
 	struct launch launch = { .go_fd = -1, .err_fd = -1 };
-	struct probes probes = {};
-	struct pyproc py = { .elf.fd = -1 };
 	struct report_opts ro;
-	struct report_meta rm;
-	struct procinfo who;
-	struct py_offsets boff;
-	char err[512] = "", note[512], why[256];
-	struct report_as_of as_of;
+	char err[512] = "", why[256];
 	const char *reason = NULL;
-	int sfd = -1, pidfd = -1, ret, code = EXIT_ERROR;
+	int sfd = -1, ret, code = EXIT_ERROR, i;
 	double next, deadline = 0;
-	bool partial, launched;
+	bool launched;
 	long reports = 0;
 	sigset_t mask;
 
@@ -646,8 +1026,8 @@ int main(int argc, char **argv)
 	libbpf_set_print(log__libbpf);
 	if (check_privileges())
 		return EXIT_ERROR;
-	if (env.pid)
-		resolve_tid();
+	for (i = 0; i < env.npids; i++)
+		env.pids[i] = resolve_tid(env.pids[i]);
 
 	/* Signals arrive through a signalfd; the launched child gets them default. */
 	sigemptyset(&mask);
@@ -692,34 +1072,18 @@ int main(int argc, char **argv)
 				code = EXIT_OK;
 			goto cleanup;
 		}
-		env.pid = launch.pid;
+		env.pids[0] = launch.pid;
+		env.npids = 1;
 	}
-
-	ret = pyproc__open(&py, env.pid, err, sizeof(err));
-	if (ret && py.exe[0] && target_gone(env.pid)) {
-		/* its memory went mid-read: TLS, tables... */
-		warn("pid %d exited while being attached", env.pid);
-		code = launched ? EXIT_ERROR : EXIT_TARGET;
-		goto cleanup;
-	}
-	if (ret) {
-		warn("pid %d: %s", env.pid, err);
-		goto cleanup;
-	}
-	if (err[0])
-		info("pid %d: %s", env.pid, err);
-	partial = env.partial || pyproc__pymalloc_inlined(&py);
 
 	skel = pyleak_bpf__open();
 	if (!skel) {
 		warn("cannot open the BPF object: %s", strerror(errno));
 		goto cleanup;
 	}
-	pyproc__bpf_offsets(&py, &boff);
-	skel->rodata->pyoff = boff;
-	skel->rodata->targ_tgid = env.pid;
 	skel->rodata->min_size = env.min_size;
 	skel->rodata->max_size = env.max_size;
+	skel->rodata->watch_exec = env.all;
 	bpf_map__set_max_entries(skel->maps.allocs, env.max_allocs);
 	bpf_map__set_max_entries(skel->maps.stack_nodes, env.max_stacks);
 	bpf_map__set_max_entries(skel->maps.fds, env.max_fds);
@@ -728,118 +1092,69 @@ int main(int argc, char **argv)
 	bpf_program__set_autoload(skel->progs.fd_sys_exit,
 				  env.fds && env.fd_tracepoints != FD_TP_SYSCALLS);
 	skel->rodata->targ_fds = env.fds;
-	probes.multi = probes__multi_supported(why, sizeof(why));
-	if (probes.multi)
+	tr.sh.multi = probes__multi_supported(why, sizeof(why));
+	if (tr.sh.multi)
 		info("uprobes: uprobe_multi links");
 	else
 		info("uprobes: perf events, one per probe (%s); detaching takes ~0.1 s a probe",
 		     why);
-	probes__prepare(skel, probes.multi);
+	probes__prepare(skel, tr.sh.multi);
 	ret = pyleak_bpf__load(skel);
 	if (ret) {
 		warn("cannot load the BPF programs: %s%s", strerror(-ret),
 		     log_verbosity ? "" : " (run with -v for the verifier's reason)");
 		goto cleanup;
 	}
-	/* Before any uprobe: a target that ends from now on freezes the maps. */
+	/* Before any uprobe: a target that ends from now on freezes its records. */
 	ret = probes__attach_tracepoints(skel, env.fds, env.fd_tracepoints, &tps, err, sizeof(err));
 	if (ret) {
 		warn("%s", err);
 		goto cleanup;
 	}
-	ret = probes__attach(skel, &py, partial, env.memory, &probes, err, sizeof(err));
-	if (ret && target_gone(env.pid)) {
-		warn("pid %d exited while being attached", env.pid);
-		code = launched ? EXIT_ERROR : EXIT_TARGET;
-		goto cleanup;
-	}
-	if (ret) {
-		warn("%s", err);
-		goto cleanup;
-	}
-	pidfd = syscall(SYS_pidfd_open, env.pid, 0);
-	if (launched)
-		launch__resume(&launch);
-
-	sym = symbolizer__new(env.pid, &py.off, py.code_type);
+	tr.sh.skel = skel;
+	tr.sh.tps = &tps;
+	tr.sh.partial = env.partial;
+	tr.sh.memory = env.memory;
+	tr.sh.fds = env.fds;
+	tr.sh.follow = env.follow;
+	tr.sh.pythonmalloc = launch.pythonmalloc;
+	tr.sh.min_age_ns = env.min_age_ms * 1000000ULL;
+	tr.sh.census = env.census;
+	tr.sh.census_opts = (struct census_opts){
+		.interval = env.census_interval ? env.census_interval : env.interval,
+		.max_objects = env.census_max, .pause = env.census_pause, .top = env.top,
+	};
+	tr.sh.stacks = stacks__new(bpf_map__fd(skel->maps.stack_nodes),
+				   bpf_map__fd(skel->maps.new_nodes), NULL);
+	events = ring_buffer__new(bpf_map__fd(skel->maps.proc_events), on_proc_event, NULL, NULL);
 	ro = (struct report_opts){ env.top, env.frames, env.min_age_ms * 1000000ULL, env.json,
 				   sinks };
-	procinfo__read(env.pid, &who);
-	rm = (struct report_meta){
-		.pid = env.pid, .ns_pid = who.ns_pid, .comm = who.comm, .cmdline = who.cmdline,
-		.container = who.container, .python = py.version, .executable = py.exe,
-		.coverage = partial ? "partial" : "full",
-		.coverage_note = coverage_note(&py, partial, launch.pythonmalloc,
-					       note, sizeof(note)),
-		.allocator = pyproc__alloc_name(&py),
-		.functions = probes.functions, .emulated = probes.emulated,
-		.memory = env.memory, .fds = env.fds, .fd_tracepoints = tps.fd_how,
-	};
-	stacks = sym ? stacks__new(bpf_map__fd(skel->maps.stack_nodes),
-				   bpf_map__fd(skel->maps.new_nodes), sym) : NULL;
-	rep = stacks ? report__new(&ro, &rm, stacks, bpf_map__fd(skel->maps.allocs),
-				   env.fds ? bpf_map__fd(skel->maps.fds) : -1,
-				   bpf_map__fd(skel->maps.stats)) : NULL;
-	if (!rep) {
-		struct fdscan scan;
-
-		/* report__new reads /proc/PID/fd: say what really failed */
-		ret = env.fds ? fdscan__read(&scan, env.pid) : 0;
-		if (!ret && env.fds)
-			fdscan__free(&scan);
-		if (target_gone(env.pid)) {
-			warn("pid %d exited while being attached", env.pid);
-			code = launched ? EXIT_ERROR : EXIT_TARGET;
-		} else if (ret) {
-			warn("pid %d: cannot read /proc/%d/fd: %s", env.pid, env.pid, strerror(-ret));
-		} else {
-			warn("out of memory");
-		}
+	rep = report__new_renderer(&ro);
+	if (!tr.sh.stacks || !events || !rep) {
+		warn("out of memory");
 		goto cleanup;
 	}
-	if (env.census) {
-		struct census_opts co = {
-			.interval = env.census_interval ? env.census_interval : env.interval,
-			.max_objects = env.census_max,
-			.pause = env.census_pause, .top = env.top,
-		};
-
-		census = census__new(&co);
-		if (!census) {
-			warn("out of memory");
-			goto cleanup;
-		}
-		report__set_census(rep, census);
-		/* its own thread: new stacks are symbolized while the heap is read */
-		if (census__start(census, &py)) {
-			warn("cannot start the census thread: %s", strerror(errno));
-			goto cleanup;
-		}
-	}
-	if (!env.json)
-		output__begin();
-	fprintf(env.json ? stderr : stdout,
-		"Attaching to pid %d (CPython %s, %s), %d allocator functions probed "
-		"(%d on emulated instructions)%s%s%s... Ctrl-C to end.\n%s\n", env.pid, py.version,
-		sanitize__t(py.module), probes.functions, probes.emulated,
-		tps.fd_how ? ", fd syscalls traced (" : "",
-		!tps.fd_how ? "" : !strcmp(tps.fd_how, "raw") ? "raw sys_exit tracepoint" :
-		"per-syscall tracepoints", tps.fd_how ? ")" : "",
-		rm.coverage_note);
-	if (!env.json)
-		output__end();
+	stacks__set_resolver(tr.sh.stacks, symbolizer_of, NULL);
+	started_at = now_s();
+	code = add_initial(launched, err, sizeof(err));
+	if (code)
+		goto cleanup;
+	if (launched)
+		launch__resume(&launch);
 
 	next = now_s() + env.interval;
 	if (env.duration)
 		deadline = now_s() + env.duration;
 	code = EXIT_OK;
 	for (;;) {
-		struct pollfd fds[3] = { { sfd, POLLIN }, { stacks__poll_fd(stacks), POLLIN },
-					 { pidfd, POLLIN } };
+		struct pollfd fds[3] = { { sfd, POLLIN }, { stacks__poll_fd(tr.sh.stacks), POLLIN },
+					 { ring_buffer__epoll_fd(events), POLLIN } };
 		double t = now_s(), until = deadline && deadline < next ? deadline : next;
 		int timeout = until > t ? (int)((until - t) * 1000) + 1 : 0;
 
-		ret = poll(fds, pidfd >= 0 ? 3 : 2, timeout);
+		if (tr.npend && timeout > 100)
+			timeout = 100;
+		ret = poll(fds, 3, timeout);
 		if (ret < 0 && errno != EINTR) {
 			warn("poll: %s", strerror(errno));
 			code = EXIT_ERROR;
@@ -855,24 +1170,29 @@ int main(int argc, char **argv)
 			reason = "output closed";
 			break;
 		}
-		/* After an exec the code objects are gone: a stack announced now
-		 * cannot be symbolized, and trying would invalidate the
-		 * symbolizer's cache under the stacks already resolved. */
-		if (fds[1].revents && !skel->bss->exec_seen)
-			stacks__consume(stacks);
-		if (pidfd >= 0 && fds[2].revents) {
-			reason = "target exited";
-			if (!launched) {
-				warn("pid %d exited", env.pid);
+		/* Forks first: a child's nodes are symbolized with its own symbolizer. */
+		ring_buffer__consume(events);
+		if (fds[1].revents)
+			stacks__consume(tr.sh.stacks);
+		if (skel->bss->proc_events_lost != tr.lost_seen) {
+			warn("%llu process events lost (forks not followed, or more than %d "
+			     "processes)", (unsigned long long)(skel->bss->proc_events_lost -
+								tr.lost_seen), MAX_PROCS);
+			tr.lost_seen = skel->bss->proc_events_lost;
+		}
+		if (tr.npend)
+			check_pending();
+		if (!env.all && !live_count() && !tr.npend) {
+			/* every traced process is gone: its last report is the final one */
+			for (i = 0; i < tr.n; i++)
+				if (ended(tr.t[i]))
+					tr.any_exec = !strncmp(tr.t[i]->reason, "exec", 4);
+			reason = tr.any_exec ? "target exec'd" : "target exited";
+			if (!launched || tr.any_exec) {
+				if (!tr.any_exec && tr.n == 1)
+					warn("pid %d exited", tr.t[0]->pid);
 				code = EXIT_TARGET;
 			}
-			break;
-		}
-		if (skel->bss->exec_seen) {
-			stacks__hold(stacks);
-			warn("pid %d exec'd a new program; the traced image is gone", env.pid);
-			reason = "target exec'd";
-			code = EXIT_TARGET;
 			break;
 		}
 		if (deadline && now_s() >= deadline) {
@@ -885,47 +1205,44 @@ int main(int argc, char **argv)
 				reason = "count";
 				break;
 			}
-			stacks__consume(stacks);
-			as_of = (struct report_as_of){ skel->bss->frozen, skel->bss->frozen_ns };
-			output__begin();
-			ret = report__print(rep, false, NULL, &as_of);
-			if (output__end()) {
+			ret = report_all(rep, false, NULL);
+			if (ret == -EPIPE) {
 				reason = "output closed";
 				break;
 			}
 			if (ret)
-				warn("pid %d: cannot read the maps or /proc/%d/fd: %s", env.pid,
-				     env.pid, strerror(-ret));
+				warn("cannot read the maps or /proc: %s", strerror(-ret));
+			/* behind schedule (a slow report): skip the missed instants */
 			next += env.interval;
+			if (next < now_s())
+				next = now_s() + env.interval;
 		}
 	}
 	/* signals: a second Ctrl-C from here on exits at once */
 	arm_force_exit(sfd, launched && !launch.exited ? launch.pid : 0);
 	/*
-	 * Stop recording at one instant (unless the target's shutdown, exit or
+	 * Stop recording at one instant (unless the targets' shutdown, exit or
 	 * exec did already), report what the maps hold, then detach. Detaching
 	 * first took seconds, probe by probe, and allocations made meanwhile
 	 * were seen without their frees (phantom leaks) and entries without
-	 * their returns (missed_return). The target pays a trap per probe hit
+	 * their returns (missed_return). The targets pay a trap per probe hit
 	 * until the detach, which follows the report at once.
 	 */
 	if (!skel->bss->frozen) {
 		skel->bss->frozen_ns = (uint64_t)(now_s() * 1e9);
 		skel->bss->frozen = FREEZE_DETACH;
 	}
-	as_of = (struct report_as_of){ skel->bss->frozen, skel->bss->frozen_ns };
-	if (!skel->bss->exec_seen)
-		stacks__consume(stacks);
 	/* The final report shows the last census taken: another would keep the
-	 * probes (and the target's traps) in place for as long as it reads. */
-	if (census)
-		census__stop(census);
-	output__begin();
-	report__print(rep, true, reason, &as_of);
-	output__end();
+	 * probes (and the targets' traps) in place for as long as it reads. */
+	for (i = 0; i < tr.n; i++)
+		if (tr.t[i]->census)
+			census__stop(tr.t[i]->census);
+	report_all(rep, true, reason);
 	{
-		double t0 = now_s(), ms = probes__detach(&probes);
+		double t0 = now_s(), ms = 0;
 
+		for (i = 0; i < tr.n; i++)
+			ms += probes__detach(&tr.t[i]->probes);
 		probes__detach_tracepoints(&tps);
 		info("probes detached in %.1f ms (%.1f ms with the fd and exec tracepoints; the "
 		     "fd events are released in the background)", ms, (now_s() - t0) * 1e3);
@@ -935,23 +1252,22 @@ int main(int argc, char **argv)
 
 cleanup:
 	arm_force_exit(sfd, launched && !launch.exited ? launch.pid : 0);
-	probes__detach(&probes);
+	for (i = 0; i < tr.n; i++)
+		probes__detach(&tr.t[i]->probes);
 	probes__detach_tracepoints(&tps);
 	probes__wait();
+	while (tr.n)
+		remove_target(tr.n - 1);
+	ring_buffer__free(events);
 	report__free(rep);
 	report__close_sinks(sinks);
-	census__free(census);
-	stacks__free(stacks);
-	symbolizer__free(sym);
+	stacks__free(tr.sh.stacks);
 	pyleak_bpf__destroy(skel);
-	pyproc__close(&py);
 	if (launched) {
 		/* A command still running when tracing ends is ended with it. */
 		launch__finish(&launch, true);
 		launch__destroy(&launch);
 	}
-	if (pidfd >= 0)
-		close(pidfd);
 	if (sfd >= 0)
 		close(sfd);
 	return code;

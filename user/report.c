@@ -243,3 +243,33 @@ int report__print(struct reporter *r, bool final, const char *exit_reason,
 		render_sinks(r, sn);
 	return 0;
 }
+
+struct reporter *report__new_renderer(const struct report_opts *o)
+{
+	struct reporter *r = calloc(1, sizeof(*r));
+
+	if (r)
+		r->o = *o;
+	return r;
+}
+
+int report__render(struct reporter *r, const struct report_set *set)
+{
+	struct out_opts oo = { r->o.top, r->o.frames };
+	int i;
+
+	for (i = 0; i < set->n; i++) {
+		const struct snapshot *sn = set->procs[i];
+
+		if (sn->status == PROC_UNTRACEABLE)
+			continue;
+		if (r->o.json)
+			out_json__render(sn, &oo, stdout);
+		else
+			out_text__render(sn, &oo, stdout);
+		if (r->o.sinks && i == 0)
+			render_sinks(r, sn);
+	}
+	fflush(stdout);
+	return 0;
+}

@@ -58,4 +58,10 @@ void report__set_census(struct reporter *r, struct census *c);
 int report__print(struct reporter *r, bool final, const char *exit_reason,
 		  const struct report_as_of *as_of);
 
+/* A reporter that renders sets collected elsewhere (several processes). */
+struct reporter *report__new_renderer(const struct report_opts *o);
+/* Render one report of every process: stdout (text or JSON), then the
+ * files, the endpoint and Pyroscope. */
+int report__render(struct reporter *r, const struct report_set *set);
+
 #endif /* __REPORT_H */

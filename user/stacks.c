@@ -29,6 +29,8 @@ struct stack_table {
 	int nodes_fd, events_fd;
 	struct ring_buffer *rb;
 	struct symbolizer *sym;
+	stacks_resolver resolve;	/* with several processes: a node's pid -> symbolizer */
+	void *resolve_ctx;
 	struct u64map map;	/* node id (never 0 or 1) -> struct node */
 	unsigned int gen;	/* bumped when a node's frame changed: stacks rebuild */
 	uint32_t sweeps;
@@ -60,6 +62,7 @@ static bool same_frame(const struct frame_info *a, const struct frame_info *b)
  */
 static struct node *add_node(struct stack_table *t, uint64_t id, const struct stack_node *sn)
 {
+	struct symbolizer *sym;
 	struct frame_info fi;
 	struct node *e, *p;
 	int fresh;
@@ -67,7 +70,13 @@ static struct node *add_node(struct stack_table *t, uint64_t id, const struct st
 	e = u64map__get(&t->map, id);
 	if (e && e->in_bpf)
 		return e;
-	symbolizer__frame(t->sym, sn->code, sn->pos, &fi);
+	sym = t->resolve ? t->resolve(t->resolve_ctx, sn->pid) : t->sym;
+	if (sym) {
+		symbolizer__frame(sym, sn->code, sn->pos, &fi);
+	} else {
+		/* its process is gone or exec'd: the code cannot be read */
+		fi = (struct frame_info){ .function = "[unknown]", .file = "[unknown]", .line = -1 };
+	}
 	if (e) {
 		e->in_bpf = true;
 		e->idle = 0;
@@ -356,4 +365,10 @@ void stacks__store(struct stack_table *t, uint64_t nodes_added, struct stack_sto
 	out->peak_kernel_bytes = t->peak_bytes > out->kernel_bytes ? t->peak_bytes : out->kernel_bytes;
 	out->mirrored = t->map.used;
 	out->evicted = t->evicted;
+}
+
+void stacks__set_resolver(struct stack_table *t, stacks_resolver fn, void *ctx)
+{
+	t->resolve = fn;
+	t->resolve_ctx = ctx;
 }

@@ -36,8 +36,14 @@ struct stack_store {
 	uint64_t evicted;	/* nodes evicted from the kernel map so far */
 };
 
-/* nodes_fd: the BPF stack_nodes map; events_fd: its new-node ring buffer. */
+/* nodes_fd: the BPF stack_nodes map; events_fd: its new-node ring buffer;
+ * sym: the symbolizer of every node, unless a resolver is set. */
 struct stack_table *stacks__new(int nodes_fd, int events_fd, struct symbolizer *sym);
+/* Several processes: the symbolizer of the process a node belongs to
+ * (stack_node.pid), or NULL when its code can no longer be read (the
+ * process exec'd or is gone: the frame is unreadable). */
+typedef struct symbolizer *(*stacks_resolver)(void *ctx, uint32_t pid);
+void stacks__set_resolver(struct stack_table *t, stacks_resolver fn, void *ctx);
 void stacks__free(struct stack_table *t);
 /* For poll(): readable when new nodes were announced. */
 int stacks__poll_fd(struct stack_table *t);

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * One traced process: what was found in it (user/python.c), its entry in
+ * the BPF procs map, its uprobe links, its symbolizer, collector and
+ * census, and the labels its report sections carry. The tracer
+ * (user/pyleak.c) owns many; the BPF object, the stack table and the
+ * tracepoints are shared by all (struct tracer_shared).
+ */
+#ifndef __TARGET_H
+#define __TARGET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "census.h"
+#include "probe.h"
+#include "procinfo.h"
+#include "python.h"
+#include "snapshot.h"
+
+struct collector;
+struct pyleak_bpf;
+struct stack_table;
+struct symbolizer;
+
+/* What every target of a run shares: the options that shape it and the
+ * objects it is attached to. */
+struct tracer_shared {
+	struct pyleak_bpf *skel;
+	struct stack_table *stacks;
+	const struct tracepoints *tps;
+	bool multi;			/* uprobe_multi links */
+	bool partial;			/* --partial */
+	bool memory, fds;		/* --fds-only, --no-fds */
+	bool follow;			/* children are traced too (not --no-follow) */
+	bool pythonmalloc;		/* -- set PYTHONMALLOC=malloc for the launched command */
+	uint64_t min_age_ns;
+	bool census;
+	struct census_opts census_opts;
+};
+
+struct target {
+	pid_t pid;			/* host tgid, the procs map key */
+	pid_t parent;			/* the traced process it was forked from, or 0 */
+	uint32_t slot;			/* its counters (proc_cfg.slot), 1..MAX_PROCS */
+	bool root;			/* named by -p, or the launched command */
+	uint32_t status;		/* enum proc_status */
+	char reason[256];		/* why it ended or could not be traced */
+	bool in_bpf;			/* its procs entry exists */
+	bool partial;
+	struct pyproc py;
+	struct probes probes;
+	struct symbolizer *sym;
+	struct collector *col;
+	struct census *census;
+	struct procinfo who;
+	char note[512];
+	struct report_meta meta;
+	struct snapshot stub;		/* PROC_UNTRACEABLE: labels, status, reason */
+};
+
+/*
+ * Start tracing pid in slot: inspect it, write its procs entry (a forked
+ * child's, which BPF made at the fork, keeps its place and gets its slot),
+ * attach its uprobes, make its collector, symbolizer and census. On
+ * failure -errno, err says why in one line, and nothing of it stays in
+ * BPF (a child's entry is removed).
+ */
+int target__open(struct target *t, const struct tracer_shared *sh, pid_t pid, pid_t parent,
+		 uint32_t slot, char *err, size_t errlen);
+/* A process found and not traced: only its labels and the reason. */
+void target__untraceable(struct target *t, pid_t pid, const char *reason);
+/* Its probes off and its census stopped (before the final report's
+ * detach of everything, or when it is gone). */
+void target__stop(struct target *t);
+/* Forget it: links, its records in the maps, its procs entry, its state. */
+void target__close(struct target *t, const struct tracer_shared *sh);
+/* Its procs entry's freeze (enum freeze_reason) and when, 0 if recording. */
+uint32_t target__frozen(const struct target *t, const struct tracer_shared *sh, uint64_t *ns);
+
+#endif /* __TARGET_H */
