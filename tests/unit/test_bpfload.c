@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "pyleak.h"
@@ -48,14 +49,12 @@ static void check_all_loaded(struct bpf_object *obj, const char *what)
 	assert_true(n > 0);
 }
 
-static struct pyleak_bpf *open_pyleak(const struct py_offsets *b, bool log)
+static struct pyleak_bpf *open_pyleak(bool log)
 {
 	struct pyleak_bpf *skel = pyleak_bpf__open();
 	struct bpf_program *prog;
 
 	assert_non_null(skel);
-	skel->rodata->pyoff = *b;
-	skel->rodata->targ_tgid = 1;
 	skel->rodata->targ_fds = true;
 	/* Small maps: this is about the programs, not about memory. */
 	bpf_map__set_max_entries(skel->maps.allocs, 1024);
@@ -90,17 +89,24 @@ static void load_pyleak(int minor, enum tstate_mode mode)
 	b.tls_module = 1;
 	b.interp_head = 0x7f0000002000;
 
-	skel = open_pyleak(&b, false);
+	/* The offsets are data now (a procs entry per process): the programs
+	 * are verified once for every version; the entry must fit the map. */
+	skel = open_pyleak(false);
 	err = pyleak_bpf__load(skel);
 	if (!err) {
+		struct proc_cfg cfg = { .off = b, .slot = 1, .flags = PROC_FOLLOW };
+		__u32 key = 1;
+
 		check_all_loaded(skel->obj, what);
+		assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.procs), &key, &cfg,
+						     BPF_ANY), 0);
 		pyleak_bpf__destroy(skel);
 		return;
 	}
 	pyleak_bpf__destroy(skel);
 	/* again, for the verifier's say (the kernel keeps the log's tail) */
 	verifier_log[0] = 0;
-	skel = open_pyleak(&b, true);
+	skel = open_pyleak(true);
 	pyleak_bpf__load(skel);
 	pyleak_bpf__destroy(skel);
 	len = strlen(verifier_log);
