@@ -99,3 +99,58 @@ enum discover_verdict discover__check(pid_t pid, const struct discover_filter *f
 	procmaps__free(&m);
 	return found ? DISCOVER_YES : fresh ? DISCOVER_LATER : DISCOVER_NO;
 }
+
+static pid_t parent_of(pid_t pid)
+{
+	char fn[64], buf[512], *p;
+	int ppid = 0;
+	FILE *f;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/stat", pid);
+	f = fopen(fn, "re");
+	if (!f)
+		return 0;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	/* pid (comm) state ppid ...: comm may hold spaces and parentheses */
+	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+		return 0;
+	return ppid;
+}
+
+int discover__descendants(pid_t root, pid_t **out, size_t *n)
+{
+	pid_t *all, *par, *v;
+	size_t nall, i, k = 0, done = 0;
+	int ret = discover__scan(&all, &nall);
+
+	*out = NULL;
+	*n = 0;
+	if (ret)
+		return ret;
+	par = calloc(nall + 1, sizeof(*par));
+	v = calloc(nall + 1, sizeof(*v));
+	if (!par || !v) {
+		free(all);
+		free(par);
+		free(v);
+		return -ENOMEM;
+	}
+	for (i = 0; i < nall; i++)
+		par[i] = parent_of(all[i]);
+	/* breadth first: children of root, then theirs */
+	v[k++] = root;
+	while (done < k) {
+		pid_t p = v[done++];
+
+		for (i = 0; i < nall; i++)
+			if (par[i] == p && all[i] != root)
+				v[k++] = all[i];
+	}
+	memmove(v, v + 1, (k - 1) * sizeof(*v));
+	*out = v;
+	*n = k - 1;
+	free(all);
+	free(par);
+	return 0;
+}

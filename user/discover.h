@@ -26,6 +26,9 @@ enum discover_verdict {
 
 /* Every process's pid in /proc, ascending, except ours; -errno on failure. */
 int discover__scan(pid_t **out, size_t *n);
+/* Every descendant of root now (children first), for -p with children
+ * already forked; -errno on failure. */
+int discover__descendants(pid_t root, pid_t **out, size_t *n);
 /* The verdict on pid; fresh: just exec'd (nothing mapped yet is no answer). */
 enum discover_verdict discover__check(pid_t pid, const struct discover_filter *f, bool fresh);
 

@@ -515,26 +515,50 @@ static void *destroy_link(void *arg)
 
 double probes__detach(struct probes *pr)
 {
-	pthread_t th[2 * MAX_LINKS];
-	bool started[2 * MAX_LINKS] = {};
-	double t0 = now_ms();
-	int i, n = pr->nmulti + pr->nlinks;
+	return probes__detach_many(&pr, 1);
+}
 
+double probes__detach_many(struct probes **prs, int n)
+{
+	double t0 = now_ms();
+	int i, k, total = 0, j = 0;
+	pthread_t *th;
+	bool *started;
+
+	for (k = 0; k < n; k++)
+		total += prs[k]->nmulti + prs[k]->nlinks;
+	th = calloc(total + 1, sizeof(*th));
+	started = calloc(total + 1, sizeof(*started));
 	/* Each link's release waits for its own grace periods (~80 ms for a
 	 * uprobe_multi link, ~100 ms for a perf-event uprobe here): released
-	 * side by side, they wait for the same ones. */
-	for (i = 0; i < n; i++)
-		started[i] = i < pr->nmulti ?
-			!pthread_create(&th[i], NULL, close_link, (void *)(intptr_t)pr->multi_fds[i]) :
-			!pthread_create(&th[i], NULL, destroy_link, pr->links[i - pr->nmulti]);
-	for (i = 0; i < n; i++)
-		if (started[i])
-			pthread_join(th[i], NULL);
-		else if (i < pr->nmulti)
-			close(pr->multi_fds[i]);
-		else
-			bpf_link__destroy(pr->links[i - pr->nmulti]);
-	memset(pr, 0, sizeof(*pr));
+	 * side by side, every process's at once, they wait for the same ones. */
+	for (k = 0; k < n; k++) {
+		struct probes *pr = prs[k];
+
+		for (i = 0; i < pr->nmulti + pr->nlinks; i++, j++) {
+			bool multi = i < pr->nmulti;
+
+			if (th && started)
+				started[j] = multi ?
+					!pthread_create(&th[j], NULL, close_link,
+							(void *)(intptr_t)pr->multi_fds[i]) :
+					!pthread_create(&th[j], NULL, destroy_link,
+							pr->links[i - pr->nmulti]);
+			if (started && started[j])
+				continue;
+			if (multi)
+				close(pr->multi_fds[i]);
+			else
+				bpf_link__destroy(pr->links[i - pr->nmulti]);
+		}
+	}
+	for (j = 0; j < total; j++)
+		if (started && started[j])
+			pthread_join(th[j], NULL);
+	free(th);
+	free(started);
+	for (k = 0; k < n; k++)
+		memset(prs[k], 0, sizeof(*prs[k]));
 	return now_ms() - t0;
 }
 

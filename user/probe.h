@@ -70,6 +70,8 @@ int probes__symbol(struct probes *pr, struct bpf_program *prog, int pid, const c
 		   const char *symbol, char *err, size_t errlen);
 /* Remove every probe in pr; returns the milliseconds it took. */
 double probes__detach(struct probes *pr);
+/* The same for several processes' probes at once (their releases overlap). */
+double probes__detach_many(struct probes **prs, int n);
 /*
  * The exec and exit watchers, and with fds the fd syscall programs: one
  * sys_exit_<name> event per syscall (tracefs ids: the mounted tracefs, or

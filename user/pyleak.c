@@ -106,11 +106,12 @@ static struct env {
 
 
 static const char usage[] =
-"Usage: pyleak-bpf [OPTIONS] -p PID [INTERVAL [COUNT]]\n"
+"Usage: pyleak-bpf [OPTIONS] -p PID[,PID...] [INTERVAL [COUNT]]\n"
+"       pyleak-bpf [OPTIONS] -a [SELECTION] [INTERVAL [COUNT]]\n"
 "       pyleak-bpf [OPTIONS] [INTERVAL [COUNT]] -- COMMAND [ARGS...]\n";
 
 static const char help[] =
-"Find memory and file-descriptor leaks in a running CPython process from the\n"
+"Find memory and file-descriptor leaks in running CPython processes from the\n"
 "outside.\n"
 "\n"
 "Attaches BPF uprobes to the target's allocators (CPython's allocator tables\n"
@@ -123,13 +124,29 @@ static const char help[] =
 "speed again; a second Ctrl-C exits at once. Needs root, or CAP_SYS_ADMIN,\n"
 "CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (see the README).\n"
 "\n"
-"Target:\n"
-"  -p, --pid PID          trace the running process PID\n"
+"Targets (each report has one section per process, the one whose top growing\n"
+"stack is largest first):\n"
+"  -p, --pid PID[,PID...] trace the running processes PID..., and their children\n"
+"                         (those running now and those forked later)\n"
+"  -a, --all              trace every CPython process on the host, in every\n"
+"                         container: those running now, and every one that\n"
+"                         starts (exec) or forks later. One that exits is shown\n"
+"                         once more as exited, then dropped; one that cannot be\n"
+"                         traced is listed with the reason\n"
+"      --no-follow        do not trace the children of -p and -- targets\n"
 "  -- COMMAND [ARGS...]   start COMMAND and trace it from its first bytecode;\n"
 "                         on a PGO build (pymalloc inlined) it runs with\n"
 "                         PYTHONMALLOC=malloc so that coverage is full. When\n"
 "                         tracing ends first, COMMAND gets SIGTERM.\n"
 "      --keep-allocator   with --: do not set PYTHONMALLOC=malloc\n"
+"\n"
+"Selection, with -a (all given must match):\n"
+"      --comm NAME        the process's comm is NAME (/proc/PID/comm)\n"
+"      --exe GLOB         its executable's path matches GLOB (fnmatch)\n"
+"      --cgroup PATH      its cgroup path starts with PATH (/proc/PID/cgroup)\n"
+"      --container ID     its container id (read from the cgroup path, as Docker,\n"
+"                         containerd and CRI-O name them) starts with ID\n"
+"      --max-procs N      trace at most N processes (default and most: 256)\n"
 "\n"
 "Report:\n"
 "  -T, --top N            stacks per report (default 10)\n"
@@ -208,14 +225,17 @@ static const char help[] =
 "\n"
 "Exit status: 0 on Ctrl-C, --duration, COUNT, or COMMAND finishing (also when\n"
 "stdout is closed by its reader, e.g. | head); 1 on an error, a write error on\n"
-"stdout included; 2 on bad usage; 3 when the -p target exits or execs while\n"
-"traced, or exits while being attached.\n"
+"stdout included; 2 on bad usage; 3 when the -p targets (and their followed\n"
+"children) have all exited or exec'd, or one exits while being attached.\n"
 "\n"
 "Examples:\n"
 "  pyleak-bpf -p 4242                   report every 5 s until Ctrl-C\n"
 "  pyleak-bpf -p 4242 10 6 -T 5         six reports, 10 s apart, top 5\n"
 "  pyleak-bpf -j -d 60 -p 4242          one minute, JSON lines\n"
-"  pyleak-bpf -- python3 app.py         launch with full coverage\n";
+"  pyleak-bpf -- python3 app.py         launch with full coverage\n"
+"  pyleak-bpf -- gunicorn -w 3 app:app  the master and every worker\n"
+"  pyleak-bpf -p 41,42 -j               two processes, JSON lines\n"
+"  pyleak-bpf -a --container 3f2a 10    every Python of one container\n";
 
 enum {
 	OPT_PARTIAL = 256, OPT_KEEP_ALLOC, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_MAX_FDS,
@@ -670,8 +690,9 @@ static struct tracer {
 	 * their libraries may not be mapped yet */
 	struct pending {
 		pid_t pid;
+		pid_t parent;	/* a child that could not be followed at its fork */
 		double since;
-		bool fresh;	/* announced by an exec */
+		bool fresh;	/* announced by an exec or a fork */
 	} pend[MAX_PENDING];
 	int npend;
 	int ntraced_ever;
@@ -715,7 +736,7 @@ static void announce_target(const struct target *t)
 	if (t->parent)
 		fprintf(env.json ? stderr : stdout,
 			"Following pid %d (forked from %d, CPython %s): %d allocator functions "
-			"probed; its report counts from the fork.\n", t->pid, t->parent,
+			"probed; its report counts from when it was followed.\n", t->pid, t->parent,
 			t->py.version, t->probes.functions);
 	else
 		fprintf(env.json ? stderr : stdout,
@@ -798,7 +819,7 @@ static void remove_target(int i)
 	tr.n--;
 }
 
-static void add_pending(pid_t pid, bool fresh)
+static void add_pending(pid_t pid, pid_t parent, bool fresh)
 {
 	int i;
 
@@ -806,11 +827,16 @@ static void add_pending(pid_t pid, bool fresh)
 		if (tr.pend[i].pid == pid)
 			return;
 	if (tr.npend < MAX_PENDING)
-		tr.pend[tr.npend++] = (struct pending){ pid, now_s(), fresh };
+		tr.pend[tr.npend++] = (struct pending){ pid, parent, now_s(), fresh };
 }
 
-/* -a and exec'd children: look at the pending processes again; one whose
- * CPython does not show within 2 s of its exec is not one. */
+/* How long after its exec a process may take to become a CPython we can
+ * read: ld.so maps and relocates libpython, the runtime initializes. */
+#define EXEC_WINDOW	2.0
+
+/* -a and exec'd children: look at the pending processes again. Within the
+ * window a failure is "not yet"; past it the process is listed with the
+ * reason (or dropped, if it is no CPython). */
 static void check_pending(void)
 {
 	char err[512];
@@ -818,13 +844,26 @@ static void check_pending(void)
 
 	while (i < tr.npend) {
 		struct pending *p = &tr.pend[i];
-		enum discover_verdict v = find_target(p->pid) ? DISCOVER_LATER :
-			discover__check(p->pid, &env.filter, p->fresh && now_s() - p->since < 2);
+		bool young = p->fresh && now_s() - p->since < EXEC_WINDOW;
+		enum discover_verdict v;
 
-		if (v == DISCOVER_YES && add_target(p->pid, 0, false, true, err, sizeof(err)))
+		/* an exec'd one waits until its old self's last section is out */
+		if (find_target(p->pid)) {
+			p->since = now_s();
+			i++;
+			continue;
+		}
+		v = discover__check(p->pid, &env.filter, young);
+
+		if (v == DISCOVER_YES &&
+		    add_target(p->pid, p->parent, false, !young, err, sizeof(err))) {
+			if (young && !target_gone(p->pid)) {
+				i++;
+				continue;
+			}
 			info("%s", err);
-		/* an exec'd one stays until its old self is dropped */
-		if (v == DISCOVER_LATER && now_s() - p->since < 2) {
+		}
+		if (v == DISCOVER_LATER && young) {
 			i++;
 			continue;
 		}
@@ -847,10 +886,14 @@ static int on_proc_event(void *ctx, void *data, size_t len)
 	case PROC_EV_FORK:
 		if (!find_target(ev->parent) || add_target(ev->pid, ev->parent, false, false, err,
 							   sizeof(err))) {
-			if (find_target(ev->parent))
-				warn("cannot follow pid %d (forked from %d): %s", ev->pid,
-				     ev->parent, err);
+			/* Tried again for a while: a child that exec'd at once
+			 * (subprocess) is looked at as its new program; one that
+			 * stays unreadable is listed with the reason. */
+			info("pid %d (forked from %d) not followed yet: %s", ev->pid, ev->parent,
+			     err);
 			forget_cfg(ev->pid);
+			if (find_target(ev->parent) && !target_gone(ev->pid))
+				add_pending(ev->pid, ev->parent, true);
 		}
 		break;
 	case PROC_EV_EXEC:
@@ -860,7 +903,7 @@ static int on_proc_event(void *ctx, void *data, size_t len)
 				warn("pid %d exec'd a new program; the traced image is gone", t->pid);
 		}
 		if ((t && env.follow) || env.all)
-			add_pending(ev->pid, true);
+			add_pending(ev->pid, 0, true);
 		break;
 	case PROC_EV_EXIT:
 		if (t && t->status == PROC_TRACED && !t->reason[0])
@@ -985,6 +1028,15 @@ static int add_initial(bool launched, char *err, size_t errlen)
 			if (ret) {
 				warn("pid %d: %s", env.pids[k], err);
 				return EXIT_ERROR;
+			}
+			/* children forked before we came: a pre-fork server's workers */
+			if (env.follow && !launched && !discover__descendants(env.pids[k], &pids, &n)) {
+				for (i = 0; i < n; i++)
+					if (discover__check(pids[i], &env.filter, false) == DISCOVER_YES &&
+					    add_target(pids[i], env.pids[k], false, false, err, errlen))
+						info("pid %d (a child of %d): %s", pids[i], env.pids[k], err);
+				free(pids);
+				pids = NULL;
 			}
 		}
 		return 0;
@@ -1239,10 +1291,12 @@ int main(int argc, char **argv)
 			census__stop(tr.t[i]->census);
 	report_all(rep, true, reason);
 	{
-		double t0 = now_s(), ms = 0;
+		struct probes *all[MAX_PROCS];
+		double t0 = now_s(), ms;
 
 		for (i = 0; i < tr.n; i++)
-			ms += probes__detach(&tr.t[i]->probes);
+			all[i] = &tr.t[i]->probes;
+		ms = probes__detach_many(all, tr.n);
 		probes__detach_tracepoints(&tps);
 		info("probes detached in %.1f ms (%.1f ms with the fd and exec tracepoints; the "
 		     "fd events are released in the background)", ms, (now_s() - t0) * 1e3);

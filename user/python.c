@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include "log.h"
@@ -33,12 +34,57 @@ static bool seen_before(const struct procmaps *m, int i)
 	return false;
 }
 
+/*
+ * What was learnt of a file, by its identity (the device and inode its
+ * mappings show, the same in every process and namespace that maps it): a
+ * pre-fork server's twenty workers, or twenty containers of one image, cost
+ * one analysis. A file replaced on disk (a package upgrade) is a new inode.
+ * key: what was asked (a symbol's name hash, an address); value: the answer.
+ */
+#define FACTS 512
+
+static struct file_fact {
+	dev_t dev;
+	uint64_t ino, key;
+	int64_t value;
+	bool used;
+} facts[FACTS];
+static unsigned int facts_next;
+
+static bool fact_get(dev_t dev, uint64_t ino, uint64_t key, int64_t *value)
+{
+	unsigned int i;
+
+	for (i = 0; i < FACTS && facts[i].used; i++)
+		if (facts[i].dev == dev && facts[i].ino == ino && facts[i].key == key) {
+			*value = facts[i].value;
+			return true;
+		}
+	return false;
+}
+
+static void fact_put(dev_t dev, uint64_t ino, uint64_t key, int64_t value)
+{
+	facts[facts_next++ % FACTS] = (struct file_fact){ dev, ino, key, value, true };
+}
+
+static uint64_t name_key(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 0x100000001b3ULL;
+	return h;
+}
+
 /* Files are opened as mapped (proc__mapped_path): a deleted or replaced
  * interpreter is still the one running, and a name the target's owner
  * planted is never opened. */
 static const char *find_exporting(pid_t pid, const struct procmaps *m, const char *symbol,
 				  char *out, size_t len)
 {
+	uint64_t key = name_key(symbol);
+	int64_t known;
 	int i;
 
 	for (i = 0; i < m->n; i++) {
@@ -48,10 +94,17 @@ static const char *find_exporting(pid_t pid, const struct procmaps *m, const cha
 
 		if (!e->exec || !e->path[0] || seen_before(m, i))
 			continue;
-		if (proc__mapped_path(pid, e, out, len) || elf__open(&ef, out))
+		if (fact_get(e->dev, e->inode, key, &known) && !known)
+			continue;
+		if (proc__mapped_path(pid, e, out, len))
+			continue;
+		if (fact_get(e->dev, e->inode, key, &known))
+			return e->path;		/* known to export it */
+		if (elf__open(&ef, out))
 			continue;
 		found = elf__exports(&ef, symbol);
 		elf__close(&ef);
+		fact_put(e->dev, e->inode, key, found);
 		if (found)
 			return e->path;
 	}
@@ -314,10 +367,15 @@ static int decode_tls(struct pyproc *p, char *err, size_t errlen)
 static int count_guards(struct pyproc *p)
 {
 	uint64_t text, size, target = p->obj.malloc - p->bias;
+	struct stat st;
+	int64_t known;
 	uint8_t *buf;
 	ssize_t got;
 	int n;
 
+	/* decoding all of .text takes tens of ms: once per file and target */
+	if (!fstat(p->elf.fd, &st) && fact_get(st.st_dev, st.st_ino, target, &known))
+		return known;
 	if (elf__section(&p->elf, ".text", &text, &size) || target < text ||
 	    target >= text + size)
 		return 0;
@@ -327,6 +385,8 @@ static int count_guards(struct pyproc *p)
 	got = elf__read(&p->elf, text, buf, size);
 	n = got > 0 ? x86__count_guards(buf, got, text, target) : 0;
 	free(buf);
+	if (got > 0 && !fstat(p->elf.fd, &st))
+		fact_put(st.st_dev, st.st_ino, target, n);
 	return n;
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "collect.h"
@@ -13,6 +14,14 @@
 #include "stacks.h"
 #include "symbolize.h"
 #include "target.h"
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
 
 static const char *coverage_note(const struct target *t, const struct tracer_shared *sh,
 				 char *buf, size_t len)
@@ -84,6 +93,7 @@ int target__open(struct target *t, const struct tracer_shared *sh, pid_t pid, pi
 {
 	struct collect_maps maps;
 	char why[512] = "";
+	double t0, t1;
 	int ret;
 
 	memset(t, 0, sizeof(*t));
@@ -93,6 +103,7 @@ int target__open(struct target *t, const struct tracer_shared *sh, pid_t pid, pi
 	t->slot = slot;
 	t->status = PROC_TRACED;
 	t->probes.multi = sh->multi;
+	t0 = now_ms();
 	ret = pyproc__open(&t->py, pid, why, sizeof(why));
 	if (ret) {
 		snprintf(err, errlen, "%s", why);
@@ -111,6 +122,7 @@ int target__open(struct target *t, const struct tracer_shared *sh, pid_t pid, pi
 	ret = probes__attach(sh->skel, &t->py, t->partial, sh->memory, &t->probes, err, errlen);
 	if (ret)
 		goto fail;
+	t1 = now_ms();
 	procinfo__read(pid, &t->who);
 	fill_meta(t, sh);
 	t->sym = symbolizer__new(pid, &t->py.off, t->py.code_type);
@@ -133,6 +145,8 @@ int target__open(struct target *t, const struct tracer_shared *sh, pid_t pid, pi
 		}
 		collect__set_census(t->col, t->census);
 	}
+	debug("pid %d: inspected and probed in %.1f ms (probes %.1f ms), ready in %.1f ms", pid,
+	      t1 - t0, t->probes.attach_ms, now_ms() - t0);
 	return 0;
 fail:
 	target__close(t, sh);
