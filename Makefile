@@ -11,7 +11,7 @@ ARCH      := x86
 CFLAGS    ?= -g -O2
 CFLAGS    += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -std=gnu11
 CPPFLAGS  += -I$(OUTPUT) -Ibpf -Iuser -D_GNU_SOURCE
-LDLIBS    += -lbpf -lelf -lz -ljansson -lZydis -lprotobuf-c -lmicrohttpd -lcurl -lpthread
+LDLIBS    += -lbpf -lelf -lz -ljansson -lZydis -lprotobuf-c -lmicrohttpd -lcurl -lpthread -lm
 TEST_LDLIBS := -ldw -lcmocka -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Ibpf -Wall -Wno-unused-function
 

@@ -18,6 +18,7 @@
 #include "stats.bpf.h"
 #include "procs.bpf.h"
 #include "python.bpf.h"
+#include "sample.bpf.h"
 
 #define EEXIST	17
 #define E2BIG	7
@@ -68,6 +69,8 @@ struct inflight {
 	__u32 skip;		/* outside the -z/-Z size filter */
 	__u32 slot;		/* the process's counters */
 	__u32 pad;
+	__u64 sample;		/* proc_cfg.sample_bytes at the outermost entry */
+	__s64 sample_left;	/* --sample-bytes: bytes to go before the next sample */
 };
 
 struct {
@@ -111,7 +114,12 @@ static __always_inline int enter(struct pt_regs *ctx, __u64 size, __u64 old, __u
 	f->old = old;
 	f->memptr = memptr;
 	f->slot = p->slot;
-	f->skip = size < min_size || size > max_size;
+	f->sample = p->sample_bytes;
+	stat_inc(p->slot, STAT_CALLS);
+	/* Unsampled: no stack walk, nothing recorded (its inner calls still
+	 * nest, so they are not sampled on their own). */
+	f->skip = size < min_size || size > max_size ||
+		  (f->sample && !sample_take(&f->sample_left, size, f->sample));
 	f->stack_id = f->skip ? STACK_NONE : python_stack_id(p, pid);
 	return 0;
 }
@@ -149,6 +157,7 @@ static __always_inline void commit(__u64 addr)
 	key.addr = addr;
 	info.size = f->size;
 	info.stack_id = f->stack_id;	/* the newest call's stack */
+	info.sample_bytes = f->sample;
 	if (bpf_map_update_elem(&allocs, &key, &info, BPF_ANY))
 		stat_inc(f->slot, STAT_ALLOCS_FULL);
 	else
@@ -163,6 +172,7 @@ static __always_inline void release(__u64 addr)
 
 	if (frozen || !addr || !(p = traced(pid)))
 		return;
+	stat_inc(p->slot, STAT_FREE_CALLS);
 	if (!bpf_map_delete_elem(&allocs, &key))
 		stat_inc(p->slot, STAT_FREES);
 }

@@ -71,6 +71,8 @@ enum stat_id {
 	STAT_FDS_MISSED,	/* recorded fds found gone without their close seen (a reused
 				 * number, or a report's check of /proc/PID/fdinfo) */
 	STAT_FDS_PRIVATE,	/* fd syscall of a thread with its own fd table: not recorded */
+	STAT_CALLS,		/* outermost allocator calls seen (sampled or not) */
+	STAT_FREE_CALLS,	/* free calls seen (a recorded block or not) */
 	STAT__COUNT,
 };
 
@@ -145,6 +147,8 @@ struct proc_cfg {
 	__u32 finalizing;	/* Py_FinalizeEx entered with other threads alive */
 	__u32 slot;		/* its counters: stats[STAT_KEY(slot, id)]; 0 until assigned */
 	__u32 flags;		/* PROC_* */
+	__u64 sample_bytes;	/* mean bytes between sampled allocations (Poisson, per
+				 * thread); 0: every allocation is recorded (exact) */
 };
 
 /* What the proc_events ring buffer tells userspace. */
@@ -172,6 +176,9 @@ struct alloc_info {
 	__u64 size;
 	__u64 stack_id;
 	__u64 ts_ns;		/* bpf_ktime_get_ns() at allocation */
+	__u64 sample_bytes;	/* the process's proc_cfg.sample_bytes when it was sampled,
+				 * 0 if exact: userspace scales it by 1 / (1 - exp(-size /
+				 * sample_bytes)), its probability of being sampled */
 };
 
 /*
@@ -259,10 +266,10 @@ enum fd_syscall {
 
 _Static_assert(sizeof(struct py_offsets) == 80, "py_offsets layout");
 _Static_assert(sizeof(struct alloc_key) == 16, "alloc_key layout");
-_Static_assert(sizeof(struct alloc_info) == 24, "alloc_info layout");
+_Static_assert(sizeof(struct alloc_info) == 32, "alloc_info layout");
 _Static_assert(sizeof(struct stack_node) == 32, "stack_node layout");
 _Static_assert(sizeof(struct node_event) == 40, "node_event layout");
-_Static_assert(sizeof(struct proc_cfg) == 104, "proc_cfg layout");
+_Static_assert(sizeof(struct proc_cfg) == 112, "proc_cfg layout");
 _Static_assert(sizeof(struct lifecycle_event) == 24, "lifecycle_event layout");
 _Static_assert(sizeof(struct fd_key) == 8, "fd_key layout");
 _Static_assert(sizeof(struct fd_info) == 40, "fd_info layout");

@@ -7,6 +7,7 @@
  * bytes for memory, the open count for fds.
  */
 #include <errno.h>
+#include <math.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,8 @@ const char *const snapshot__stat_names[STAT__COUNT] = {
 	[STAT_FDS_FULL] = "fds_full",
 	[STAT_FDS_MISSED] = "fds_missed",
 	[STAT_FDS_PRIVATE] = "fds_private",
+	[STAT_CALLS] = "calls",
+	[STAT_FREE_CALLS] = "free_calls",
 };
 
 bool snapshot__stat_lossy(enum stat_id id)
@@ -276,6 +279,11 @@ static void state_free(struct stack_state *st)
 	}
 }
 
+struct report_meta *collect__meta(struct collector *c)
+{
+	return &c->m;
+}
+
 void collect__set_census(struct collector *c, const struct census *census)
 {
 	c->snap.census = census;
@@ -420,7 +428,7 @@ static void clear_samples(struct collector *c, enum section sec)
 
 /* Count one outstanding item of amount under stack id; NULL if too young. */
 static struct stack_state *account(struct collector *c, enum section sec, uint64_t stack_id,
-				   uint64_t ts_ns, uint64_t amount)
+				   uint64_t ts_ns, uint64_t amount, uint64_t count)
 {
 	struct stack_state *st;
 	struct series *s;
@@ -432,7 +440,7 @@ static struct stack_state *account(struct collector *c, enum section sec, uint64
 		return NULL;
 	s = &st->s[sec];
 	s->amount += amount;
-	s->count++;
+	s->count += count;
 	if (ts_ns <= c->prev_ns)
 		s->kept += amount;
 	if (!s->oldest_ns || ts_ns < s->oldest_ns)
@@ -539,7 +547,7 @@ static void fd_entry(struct collector *c, const void *k, const void *v)
 			desc = seen->desc;
 		}
 	}
-	st = account(c, SEC_FDS, f->stack_id, f->ts_ns, 1);
+	st = account(c, SEC_FDS, f->stack_id, f->ts_ns, 1, 1);
 	if (st)
 		fd_detail_add(st, f, type, desc);
 }
@@ -707,6 +715,25 @@ static int rank(struct collector *c, enum section sec, struct snap_section *out)
 	return 0;
 }
 
+void collect__unsample(uint64_t size, uint64_t mean, uint64_t addr, uint64_t *bytes,
+			uint64_t *count)
+{
+	double p = -expm1(-(double)size / (double)mean), w, whole;
+	uint64_t h = addr * 0x9e3779b97f4a7c15ULL;
+
+	if (p <= 0) {		/* size 0 */
+		*bytes = 0;
+		*count = 1;
+		return;
+	}
+	w = 1 / p;
+	*bytes = (uint64_t)(size * w + 0.5);
+	/* the count rounded up with the probability of its fraction, decided by
+	 * the block's address: unbiased, and the same block the same each report */
+	whole = floor(w);
+	*count = (uint64_t)whole + ((double)(h >> 11) / 9007199254740992.0 < w - whole);
+}
+
 /* Before the maps are read: the instant the snapshot shows. */
 static void begin(struct collector *c, uint32_t frozen, uint64_t frozen_ns)
 {
@@ -768,7 +795,14 @@ static void scan_entry(struct collector *unused, const void *k, const void *v)
 		c = sc->reqs[j].c;
 		if (key->pid == (__u32)c->m.pid) {
 			sc->last = j;
-			account(c, SEC_MEM, a->stack_id, a->ts_ns, a->size);
+			if (a->sample_bytes) {
+				uint64_t bytes, count;
+
+				collect__unsample(a->size, a->sample_bytes, key->addr, &bytes, &count);
+				account(c, SEC_MEM, a->stack_id, a->ts_ns, bytes, count);
+			} else {
+				account(c, SEC_MEM, a->stack_id, a->ts_ns, a->size, 1);
+			}
 			return;
 		}
 	}

@@ -25,6 +25,8 @@ struct collect_maps {
 struct collector *collect__new(const struct report_meta *m, uint64_t min_age_ns,
 			       const struct collect_maps *maps, struct stack_table *stacks);
 void collect__free(struct collector *c);
+/* Its labels, to change what later reports say (sampling, budget). */
+struct report_meta *collect__meta(struct collector *c);
 /* The census whose latest result each snapshot carries (NULL: none). */
 void collect__set_census(struct collector *c, const struct census *census);
 /* Read the maps into a snapshot, owned by the collector and valid until
@@ -49,6 +51,11 @@ struct collect_req {
 int collect__round(struct collect_req *reqs, int n, int allocs_fd);
 /* A process that is gone: delete its records from the allocs and fds maps. */
 void collect__purge(struct collector *c);
+/* A sampled allocation of size bytes, sampled with mean interval mean
+ * (bytes): what it stands for, bytes and count (each scaled by the inverse
+ * of its probability of being sampled, 1 - exp(-size / mean)). */
+void collect__unsample(uint64_t size, uint64_t mean, uint64_t addr, uint64_t *bytes,
+		       uint64_t *count);
 /* A counter over every process's slot (the stack store's are shared). */
 uint64_t collect__stat_total(int stats_fd, enum stat_id id);
 

@@ -59,6 +59,10 @@
 #define MAX_STACKS	(1u << 20)
 #define MAX_FDS		(1u << 20)
 #define MIN_MAP		16
+/* -a's sampling interval: Go's, jemalloc's and Pyroscope's */
+#define DEFAULT_SAMPLE_BYTES	(512 * 1024)
+/* -a's --max-overhead, percent of each process's CPU time */
+#define DEFAULT_MAX_OVERHEAD	3.0
 
 static struct env {
 	pid_t pids[MAX_PROCS];	/* -p */
@@ -67,6 +71,9 @@ static struct env {
 	bool follow;		/* not --no-follow */
 	struct discover_filter filter;	/* --comm, --exe, --cgroup, --container */
 	int max_procs;		/* --max-procs, 0: MAX_PROCS */
+	uint64_t sample_bytes;	/* --sample-bytes; 0: not given */
+	bool exact;		/* --exact */
+	double max_overhead;	/* --max-overhead PCT; < 0: not given */
 	char **command;
 	double interval;
 	long count;
@@ -89,6 +96,7 @@ static struct env {
 	double census_interval;	/* 0: every report */
 	uint64_t census_max;
 } env = {
+	.max_overhead = -1,
 	.follow = true,
 	.census = true,
 	.census_max = CENSUS_DEFAULT_MAX_OBJECTS,
@@ -243,6 +251,7 @@ enum {
 	OPT_PPROF, OPT_FOLDED, OPT_HTML, OPT_SERVE, OPT_PYROSCOPE, OPT_METRICS_TOP,
 	OPT_NO_CENSUS, OPT_CENSUS_INTERVAL, OPT_CENSUS_MAX, OPT_CENSUS_PAUSE,
 	OPT_NO_FOLLOW, OPT_COMM, OPT_EXE, OPT_CGROUP, OPT_CONTAINER, OPT_MAX_PROCS,
+	OPT_SAMPLE_BYTES, OPT_EXACT, OPT_MAX_OVERHEAD,
 };
 
 static const struct option long_opts[] = {
@@ -254,6 +263,9 @@ static const struct option long_opts[] = {
 	{ "cgroup", required_argument, NULL, OPT_CGROUP },
 	{ "container", required_argument, NULL, OPT_CONTAINER },
 	{ "max-procs", required_argument, NULL, OPT_MAX_PROCS },
+	{ "sample-bytes", required_argument, NULL, OPT_SAMPLE_BYTES },
+	{ "exact", no_argument, NULL, OPT_EXACT },
+	{ "max-overhead", required_argument, NULL, OPT_MAX_OVERHEAD },
 	{ "top", required_argument, NULL, 'T' },
 	{ "frames", required_argument, NULL, OPT_FRAMES },
 	{ "min-age", required_argument, NULL, 'o' },
@@ -300,6 +312,29 @@ static bool parse_ulong(const char *s, unsigned long long max, unsigned long lon
 	errno = 0;
 	*out = strtoull(s, &end, 10);
 	return !errno && end != s && !*end && *s != '-' && *out <= max;
+}
+
+/* BYTES, or with a K, M or G suffix (powers of 1024) */
+static bool parse_size(const char *s, unsigned long long *out)
+{
+	unsigned long long mul = 1;
+	char buf[32];
+	size_t n = strlen(s);
+
+	if (!n || n >= sizeof(buf))
+		return false;
+	memcpy(buf, s, n + 1);
+	switch (buf[n - 1]) {
+	case 'K': case 'k': mul = 1ULL << 10; break;
+	case 'M': case 'm': mul = 1ULL << 20; break;
+	case 'G': case 'g': mul = 1ULL << 30; break;
+	}
+	if (mul > 1)
+		buf[n - 1] = '\0';
+	if (!parse_ulong(buf, UINT64_MAX / mul, out))
+		return false;
+	*out *= mul;
+	return true;
 }
 
 static bool parse_secs(const char *s, double *out)
@@ -369,6 +404,26 @@ static int parse_args(int argc, char **argv)
 		case OPT_CONTAINER:
 			env.filter.container = optarg;
 			break;
+		case OPT_SAMPLE_BYTES:
+			if (!parse_size(optarg, &v) || v < 64 || v > (1ULL << 32))
+				return bad_usage("invalid --sample-bytes '%s' (64 to 4G; K, M, G "
+						 "suffixes)", optarg);
+			env.sample_bytes = v;
+			break;
+		case OPT_EXACT:
+			env.exact = true;
+			break;
+		case OPT_MAX_OVERHEAD: {
+			char *end;
+
+			errno = 0;
+			env.max_overhead = strtod(optarg, &end);
+			if (errno || end == optarg || *end || env.max_overhead < 0 ||
+			    env.max_overhead > 100)
+				return bad_usage("invalid --max-overhead '%s' (a percentage, 0 for "
+						 "none)", optarg);
+			break;
+		}
 		case OPT_MAX_PROCS:
 			if (!parse_ulong(optarg, MAX_PROCS, &v) || !v)
 				return bad_usage("invalid --max-procs '%s' (1 to 256)", optarg);
@@ -509,6 +564,8 @@ static int parse_args(int argc, char **argv)
 		return bad_usage("%s", env.npids || env.all || env.command ?
 				 "give one of -p PID, -a or -- COMMAND" :
 				 "give a target: -p PID[,PID...], -a or -- COMMAND");
+	if (env.exact && env.sample_bytes)
+		return bad_usage("%s", "--exact and --sample-bytes contradict each other");
 	if (!env.all && (env.filter.comm || env.filter.exe || env.filter.cgroup ||
 			 env.filter.container || env.max_procs))
 		return bad_usage("%s", "--comm, --exe, --cgroup, --container and --max-procs "
@@ -699,7 +756,9 @@ static struct tracer {
 	unsigned int nreports;
 	bool any_exec;		/* the last traced process to go exec'd */
 	uint64_t lost_seen;	/* proc_events_lost already said */
-} tr;
+	struct budget_opts budget;
+	int stats_fd;		/* BPF run-time stats on while this is open, or -1 */
+} tr = { .stats_fd = -1 };
 
 static struct target *find_target(pid_t pid)
 {
@@ -952,6 +1011,67 @@ static int cmp_sections(const void *a, const void *b)
 
 static double started_at;
 
+/* Our programs' average run time per run, from the kernel's run-time stats
+ * (on while tr.stats_fd is open); 0 if unknown. */
+static double bpf_ns_per_run(void)
+{
+	struct bpf_program *prog;
+	uint64_t ns = 0, cnt = 0;
+
+	if (tr.stats_fd < 0)
+		return 0;
+	bpf_object__for_each_program(prog, tr.sh.skel->obj) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len)) {
+			ns += info.run_time_ns;
+			cnt += info.run_cnt;
+		}
+	}
+	return cnt ? (double)ns / cnt : 0;
+}
+
+/* --max-overhead and map overflow, after a report: each live process's
+ * estimate, and the budget's decision applied. */
+static void apply_budget(const struct collect_req *reqs, struct target *const *of, int n)
+{
+	double now = now_s(), bpf_ns = bpf_ns_per_run();
+	char note[256], err[512];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct target *t = of[i];
+		uint64_t sample = 0;
+		enum budget_action act;
+
+		if (ended(t) || !tr.sh.memory)
+			continue;
+		note[0] = '\0';
+		act = budget__judge(&t->budget, &tr.budget, reqs[i].out->stats,
+				    target__cpu_ns(t), bpf_ns, now, &sample, note, sizeof(note));
+		switch (act) {
+		case BUDGET_KEEP:
+			continue;
+		case BUDGET_SAMPLE:
+			target__set_sampling(t, &tr.sh, sample);
+			break;
+		case BUDGET_PAUSE:
+			target__pause(t);
+			break;
+		case BUDGET_RESUME:
+			target__set_sampling(t, &tr.sh, sample);
+			if (target__resume(t, &tr.sh, err, sizeof(err)))
+				snprintf(note, sizeof(note), "allocation probes could not be put back: "
+					 "%.200s", err);
+			break;
+		}
+		info("pid %d: %s", t->pid, note);
+		target__set_note(t, note);
+	}
+}
+
 /*
  * One report of every process: collected in one round, rendered once.
  * Processes that ended are shown as exited, then dropped.
@@ -976,8 +1096,10 @@ static int report_all(struct reporter *rep, bool final, const char *reason)
 			why = tr.sh.skel->bss->frozen;
 			ns = tr.sh.skel->bss->frozen_ns;
 		}
-		reqs[n] = (struct collect_req){ t->col, final || ended(t),
-						final && !ended(t) ? reason : t->reason, why, ns, NULL };
+		/* an ended process's section is its last: final, with its own reason
+		 * (the run's, in the run's final report) */
+		reqs[n] = (struct collect_req){ t->col, final || ended(t), final ? reason : t->reason,
+						why, ns, NULL };
 		of[n++] = t;
 	}
 	stacks__consume(tr.sh.stacks);
@@ -1004,6 +1126,8 @@ static int report_all(struct reporter *rep, bool final, const char *reason)
 	output__begin();
 	report__render(rep, &set);
 	ret = output__end();
+	if (!final)
+		apply_budget(reqs, of, n);
 	/* an ended process's last section is out: forget it */
 	for (i = tr.n - 1; !final && i >= 0; i--)
 		if (ended(tr.t[i]))
@@ -1021,7 +1145,8 @@ static int add_initial(bool launched, char *err, size_t errlen)
 	if (!env.all) {
 		for (k = 0; k < env.npids; k++) {
 			ret = add_target(env.pids[k], 0, true, false, err, errlen);
-			if (ret && target_gone(env.pids[k])) {
+			/* -ESRCH: gone or a zombie before we began, which err says */
+			if (ret && ret != -ESRCH && target_gone(env.pids[k])) {
 				warn("pid %d exited while being attached", env.pids[k]);
 				return launched ? EXIT_ERROR : EXIT_TARGET;
 			}
@@ -1171,6 +1296,17 @@ int main(int argc, char **argv)
 	tr.sh.follow = env.follow;
 	tr.sh.pythonmalloc = launch.pythonmalloc;
 	tr.sh.min_age_ns = env.min_age_ms * 1000000ULL;
+	/* -a is the always-on mode: byte-sampled unless --exact */
+	tr.sh.sample_bytes = env.exact ? 0 : env.sample_bytes ? env.sample_bytes :
+			     env.all ? DEFAULT_SAMPLE_BYTES : 0;
+	/* -a keeps a budget unless told otherwise; -p and -- only when asked */
+	tr.budget.max_pct = env.max_overhead >= 0 ? env.max_overhead :
+			    env.all ? DEFAULT_MAX_OVERHEAD : 0;
+	tr.budget.base_sample = tr.sh.sample_bytes;
+	/* our programs' run time, for the budget and the footprint: the kernel
+	 * counts it while this fd is open (a few ns a run) */
+	if (tr.budget.max_pct > 0)
+		tr.stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	tr.sh.census = env.census;
 	tr.sh.census_opts = (struct census_opts){
 		.interval = env.census_interval ? env.census_interval : env.interval,
@@ -1313,6 +1449,8 @@ cleanup:
 	while (tr.n)
 		remove_target(tr.n - 1);
 	ring_buffer__free(events);
+	if (tr.stats_fd >= 0)
+		close(tr.stats_fd);
 	report__free(rep);
 	report__close_sinks(sinks);
 	stacks__free(tr.sh.stacks);

@@ -42,6 +42,9 @@ struct report_meta {
 	int functions, emulated;	/* probed functions, on emulated instructions */
 	bool memory, fds;		/* what is traced (--fds-only, --no-fds) */
 	const char *fd_tracepoints;	/* "syscalls" | "raw" | NULL */
+	uint64_t sample_bytes;		/* mean bytes between sampled allocations; 0: exact.
+					 * Sampled: bytes and counts are estimates */
+	const char *budget_note;	/* --max-overhead acted on this process, or NULL */
 };
 
 /* What a stack's open fds are. */

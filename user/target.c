@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "collect.h"
@@ -59,6 +60,7 @@ static void fill_meta(struct target *t, const struct tracer_shared *sh)
 		.allocator = pyproc__alloc_name(&t->py),
 		.functions = t->probes.functions, .emulated = t->probes.emulated,
 		.memory = sh->memory, .fds = sh->fds, .fd_tracepoints = sh->tps->fd_how,
+		.sample_bytes = sh->sample_bytes,
 	};
 }
 
@@ -76,6 +78,7 @@ static int write_cfg(struct target *t, const struct tracer_shared *sh)
 	}
 	pyproc__bpf_offsets(&t->py, &cfg.off);
 	cfg.slot = t->slot;
+	cfg.sample_bytes = sh->sample_bytes;
 	cfg.flags = sh->follow ? PROC_FOLLOW : 0;
 	return bpf_map_update_elem(fd, &key, &cfg, BPF_ANY) ? -errno : 0;
 }
@@ -205,4 +208,66 @@ uint32_t target__frozen(const struct target *t, const struct tracer_shared *sh, 
 		return FREEZE_NONE;
 	*ns = cfg.frozen_ns;
 	return cfg.frozen;
+}
+
+int target__set_sampling(struct target *t, const struct tracer_shared *sh, uint64_t bytes)
+{
+	int fd = bpf_map__fd(sh->skel->maps.procs);
+	struct proc_cfg cfg;
+	__u32 key = t->pid;
+
+	if (bpf_map_lookup_elem(fd, &key, &cfg))
+		return -errno;
+	cfg.sample_bytes = bytes;
+	if (bpf_map_update_elem(fd, &key, &cfg, BPF_EXIST))
+		return -errno;
+	t->meta.sample_bytes = bytes;
+	if (t->col)
+		collect__meta(t->col)->sample_bytes = bytes;
+	return 0;
+}
+
+void target__pause(struct target *t)
+{
+	probes__detach(&t->probes);
+	t->paused = true;
+}
+
+int target__resume(struct target *t, const struct tracer_shared *sh, char *err, size_t errlen)
+{
+	int ret;
+
+	t->probes.multi = sh->multi;
+	ret = probes__attach(sh->skel, &t->py, t->partial, sh->memory, &t->probes, err, errlen);
+	if (!ret)
+		t->paused = false;
+	return ret;
+}
+
+void target__set_note(struct target *t, const char *note)
+{
+	snprintf(t->budget_note, sizeof(t->budget_note), "%s", note);
+	if (t->col)
+		collect__meta(t->col)->budget_note = t->budget_note[0] ? t->budget_note : NULL;
+}
+
+uint64_t target__cpu_ns(const struct target *t)
+{
+	unsigned long long ut = 0, st = 0;
+	char fn[64], buf[1024], *p;
+	long hz = sysconf(_SC_CLK_TCK);
+	FILE *f;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/stat", t->pid);
+	f = fopen(fn, "re");
+	if (!f)
+		return 0;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	/* after comm: state ppid pgrp session tty tpgid flags minflt cminflt majflt
+	 * cmajflt utime stime */
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+			 &ut, &st) != 2 || hz <= 0)
+		return 0;
+	return (ut + st) * (1000000000ULL / hz);
 }

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "budget.h"
 #include "census.h"
 #include "probe.h"
 #include "procinfo.h"
@@ -35,6 +36,7 @@ struct tracer_shared {
 	bool follow;			/* children are traced too (not --no-follow) */
 	bool pythonmalloc;		/* -- set PYTHONMALLOC=malloc for the launched command */
 	uint64_t min_age_ns;
+	uint64_t sample_bytes;		/* --sample-bytes (0: exact), new processes' */
 	bool census;
 	struct census_opts census_opts;
 };
@@ -57,6 +59,9 @@ struct target {
 	char note[512];
 	struct report_meta meta;
 	struct snapshot stub;		/* PROC_UNTRACEABLE: labels, status, reason */
+	struct budget_state budget;	/* --max-overhead */
+	char budget_note[256];
+	bool paused;			/* its allocation probes are off (the budget) */
 };
 
 /*
@@ -75,6 +80,14 @@ void target__untraceable(struct target *t, pid_t pid, const char *reason);
 void target__stop(struct target *t);
 /* Forget it: links, its records in the maps, its procs entry, its state. */
 void target__close(struct target *t, const struct tracer_shared *sh);
+/* --max-overhead's decisions: a new sampling interval (0: exact), its
+ * allocation probes off or on again; note goes in its report sections. */
+int target__set_sampling(struct target *t, const struct tracer_shared *sh, uint64_t bytes);
+void target__pause(struct target *t);
+int target__resume(struct target *t, const struct tracer_shared *sh, char *err, size_t errlen);
+void target__set_note(struct target *t, const char *note);
+/* Its CPU time so far (user + system), ns; 0 if unreadable. */
+uint64_t target__cpu_ns(const struct target *t);
 /* Its procs entry's freeze (enum freeze_reason) and when, 0 if recording. */
 uint32_t target__frozen(const struct target *t, const struct tracer_shared *sh, uint64_t *ns);
 

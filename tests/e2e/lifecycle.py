@@ -165,10 +165,10 @@ def sc_launch_text(c, py):
     return final.splitlines()[1][:100]
 
 
-def attached_end(c, py, how):
+def attached_end(c, py, how, extra=()):
     fx = c.start_fixture(py, "lifecycle_end.py", LEAK_N, "--decoy-mb", "1", "--end", how)
     c.wait_status("READY", 60, proc=fx)
-    tr = c.start_tracer(["-j", "-o", "0", "-p", str(fx.pid), INTERVAL])
+    tr = c.start_tracer(["-j", "-o", "0"] + list(extra) + ["-p", str(fx.pid), INTERVAL])
     tr.wait_reports(1, 60, "a first report after attaching")
     c.go()
     c.wait_status("LEAKED", 120, proc=fx)
@@ -191,11 +191,11 @@ def sc_attach_target_finalizes(c, py):
 
 
 def sc_attach_target_execs(c, py):
-    """Given pyleak-bpf -p on a program that leaks and then execs an interpreter that
-    allocates 20 MB and opens 20 files, then the final report is as of the exec: the leak on
-    top with the last periodic report's bytes, totals within 5% of that report's (none of the
-    new program's 20 MB), and no fd the new program opened."""
-    fx, tr = attached_end(c, py, "exec")
+    """Given pyleak-bpf --no-follow -p on a program that leaks and then execs an interpreter
+    that allocates 20 MB and opens 20 files, then the tracer exits 3 and the final report is
+    as of the exec: the leak on top with the last periodic report's bytes, totals within 5% of
+    that report's (none of the new program's 20 MB), and no fd the new program opened."""
+    fx, tr = attached_end(c, py, "exec", ["--no-follow"])
     open(os.path.join(c.dir, "end"), "w").close()
     rc = tr.wait_exit(30, "the tracer to exit after the exec")
     R.expect(rc == 3, "exit status 3 (the -p target exec'd)", rc)
@@ -210,6 +210,41 @@ def sc_attach_target_execs(c, py):
              json_str(final["fd_totals"]))
     check_as_of(reps, "exec")
     return ev + "; totals %d -> %d B" % (a, b)
+
+
+def sc_attach_exec_follow(c, py):
+    """Given pyleak-bpf -p (following, the default) on a program that leaks and then execs an
+    interpreter that allocates 20 MB at AFTER-EXEC, then one report shows the old image's last
+    section (status exited, as of the exec, the leak on top with the last periodic report's
+    bytes), and later reports trace the new image under the same pid: its 20 MB at
+    AFTER-EXEC on top; the tracer runs on until SIGINT (exit 0)."""
+    import json
+    fx, tr = attached_end(c, py, "exec")
+    open(os.path.join(c.dir, "end"), "w").close()
+    after = R.innermost("lifecycle_end.py", R.marked_line("lifecycle_end.py", "AFTER-EXEC"))
+    end = time.monotonic() + 60
+    while True:
+        raw = [json.loads(l) for l in tr.stdout_lines() if l.startswith("{")]
+        secs = [(r["report"], p) for r in raw for p in r.get("processes", []) if p["pid"] == fx.pid]
+        new = [(n, p) for n, p in secs if p["status"] == "traced" and p["stacks"] and after(p["stacks"][0])]
+        if new or time.monotonic() > end or not tr.alive():
+            break
+        time.sleep(0.2)
+    rc = tr.stop(signal.SIGINT)
+    R.expect(rc == 0, "exit status 0 after SIGINT (the new image still traced)", rc)
+    old = [(n, p) for n, p in secs if p["status"] == "exited"]
+    R.expect(len(old) == 1, "one section of the old image with status exited", [(n, p["status"]) for n, p in secs])
+    n_old, p_old = old[0]
+    R.expect(p_old.get("as_of") == "exec" and "exec" in (p_old.get("reason") or ""),
+             "the old image's last section as of the exec, reason naming it",
+             "as_of %r reason %r" % (p_old.get("as_of"), p_old.get("reason")))
+    leak = R.innermost("lifecycle_end.py", R.marked_line("lifecycle_end.py", "LEAK-LINE"))
+    R.expect(p_old["stacks"] and leak(p_old["stacks"][0]), "the old image's leak on top of its last section",
+             R.report_str(p_old))
+    R.expect(new and new[0][0] > n_old, "a later report tracing the new image, %s on top" % after.what,
+             "; ".join("#%d %s" % (n, R.report_str(p, 1)) for n, p in secs[-3:]))
+    return "old image exited at #%d (%d B on top); new image traced from #%d (%d B at %s)" % (
+        n_old, p_old["stacks"][0]["bytes"], new[0][0], new[0][1]["stacks"][0]["bytes"], after.what)
 
 
 def json_str(o):
@@ -367,5 +402,6 @@ def plan(interps, run):
         out.append(("life-launch-thread[%s]" % pick.name, sc_launch_thread, pick, 120, 5))
         out.append(("life-launch-daemon[%s]" % pick.name, sc_launch_daemon, pick, 120, 5))
         out.append(("life-attach-exec[%s]" % pick.name, sc_attach_target_execs, pick, 120, 5))
+        out.append(("life-attach-exec-follow[%s]" % pick.name, sc_attach_exec_follow, pick, 120, 5))
         out.append(("life-pid-reuse[%s]" % pick.name, sc_pid_reuse, pick, 120, 4))
     return out

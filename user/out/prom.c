@@ -37,6 +37,8 @@ static const char *const stat_help[STAT__COUNT] = {
 	[STAT_FDS_FULL] = "Fds not recorded: the fds map was full (lossy).",
 	[STAT_FDS_MISSED] = "Recorded fds found gone without their close seen (lossy).",
 	[STAT_FDS_PRIVATE] = "Fd syscalls of a thread with its own fd table, not recorded (lossy).",
+	[STAT_CALLS] = "Outermost allocator calls seen, sampled or not.",
+	[STAT_FREE_CALLS] = "Free calls seen, of a recorded block or not.",
 };
 
 /* A label value: valid UTF-8, with \ " and newline escaped. */
