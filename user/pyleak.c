@@ -495,6 +495,16 @@ static const char *coverage_note(const struct pyproc *p, bool partial, bool pyth
 	return buf;
 }
 
+/* report_meta.build. The guards are counted for the object allocator in
+ * use, so under PYTHONMALLOC=malloc or hooks they say nothing of the build,
+ * unless -- set PYTHONMALLOC because the file is a PGO build. */
+static const char *build_name(const struct pyproc *p, bool pythonmalloc)
+{
+	if (pyproc__pymalloc_inlined(p) || pythonmalloc)
+		return "pgo";
+	return p->alloc_kind == PYALLOC_DEFAULT ? "standard" : NULL;
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -767,7 +777,8 @@ int main(int argc, char **argv)
 	procinfo__read(env.pid, &who);
 	rm = (struct report_meta){
 		.pid = env.pid, .ns_pid = who.ns_pid, .comm = who.comm, .cmdline = who.cmdline,
-		.container = who.container, .python = py.version, .executable = py.exe,
+		.container = who.container, .cgroup = who.cgroup, .python = py.version,
+		.build = build_name(&py, launch.pythonmalloc), .executable = py.exe,
 		.coverage = partial ? "partial" : "full",
 		.coverage_note = coverage_note(&py, partial, launch.pythonmalloc,
 					       note, sizeof(note)),
