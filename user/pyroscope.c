@@ -9,6 +9,10 @@
  * A failed push is retried twice, 1 s apart; if all fail it is counted
  * (pyleak_pyroscope_push_failures_total on /metrics) and one line goes to
  * stderr when a run of failures begins, and one when pushes work again.
+ *
+ * A report pushes one job per process (labels are per push). Jobs wait in
+ * a queue; a process's job not yet started when its next one comes is
+ * replaced by it, so the queue holds at most one job per process.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -50,6 +54,7 @@ struct job {
 	char *app;
 	long from, until;
 	struct blob heap, fds;
+	struct job *next;
 };
 
 struct pyroscope {
@@ -57,7 +62,7 @@ struct pyroscope {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct job *pending;
+	struct job *pending;	/* waiting, oldest first: at most one per app */
 	bool stopping;
 	bool failing;		/* the last push failed: say so once */
 	uint64_t pushes, failures;
@@ -131,6 +136,16 @@ out:
 	return rc ? -EIO : 0;
 }
 
+/* The oldest waiting job, taken off the queue (under the lock). */
+static struct job *take(struct pyroscope *p)
+{
+	struct job *j = p->pending;
+
+	if (j)
+		p->pending = j->next;
+	return j;
+}
+
 static void *worker(void *arg)
 {
 	struct pyroscope *p = arg;
@@ -138,15 +153,14 @@ static void *worker(void *arg)
 	char err[256];
 
 	for (;;) {
-		struct job *j;
+		struct job *j, *old;
 		bool ok = false, stopping;
 		int a;
 
 		pthread_mutex_lock(&p->lock);
 		while (!p->pending && !p->stopping)
 			pthread_cond_wait(&p->cond, &p->lock);
-		j = p->pending;
-		p->pending = NULL;
+		j = take(p);
 		stopping = p->stopping;
 		pthread_mutex_unlock(&p->lock);
 		if (!j)
@@ -177,11 +191,15 @@ static void *worker(void *arg)
 				warn("pyroscope %s: push failed: %s (counted; retried with each "
 				     "report)", p->url, err);
 			p->failing = true;
+			/* exiting, and the server does not answer: the other
+			 * processes' last pushes would wait on it one by one */
+			while (stopping && (old = take(p))) {
+				p->failures++;
+				job_free(old);
+			}
 		}
 		pthread_mutex_unlock(&p->lock);
 		job_free(j);
-		if (stopping)
-			break;
 	}
 	if (c)
 		curl_easy_cleanup(c);
@@ -268,7 +286,7 @@ static int blob_copy(struct blob *b, const void *p, size_t len)
 
 void pyroscope__push(struct pyroscope *p, const struct pyroscope_job *job)
 {
-	struct job *j = calloc(1, sizeof(*j)), *old;
+	struct job *j = calloc(1, sizeof(*j)), *old, **at;
 
 	if (!j || !(j->app = strdup(job->app)) || blob_copy(&j->heap, job->heap, job->heap_len) ||
 	    blob_copy(&j->fds, job->fds, job->fds_len)) {
@@ -278,10 +296,14 @@ void pyroscope__push(struct pyroscope *p, const struct pyroscope_job *job)
 	j->from = job->from;
 	j->until = job->until > job->from ? job->until : job->from + 1;
 	pthread_mutex_lock(&p->lock);
-	old = p->pending;
-	p->pending = j;
-	if (old)
+	for (at = &p->pending; *at && strcmp((*at)->app, j->app); at = &(*at)->next)
+		;
+	old = *at;
+	if (old) {
+		j->next = old->next;
 		p->failures++;	/* superseded before it could be sent */
+	}
+	*at = j;
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	job_free(old);
@@ -297,6 +319,8 @@ void pyroscope__counts(struct pyroscope *p, uint64_t *pushes, uint64_t *failures
 
 void pyroscope__stop(struct pyroscope *p)
 {
+	struct job *j;
+
 	if (!p)
 		return;
 	pthread_mutex_lock(&p->lock);
@@ -304,7 +328,8 @@ void pyroscope__stop(struct pyroscope *p)
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->thread, NULL);
-	job_free(p->pending);
+	while ((j = take(p)))
+		job_free(j);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
 	curl_free(p->url);

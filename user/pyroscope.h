@@ -12,7 +12,7 @@
 
 struct pyroscope;
 
-/* One report's push. Everything is copied. */
+/* One process's push of one report. Everything is copied. */
 struct pyroscope_job {
 	const char *app;		/* name prefix with labels: "python3{pid=4242,...}" */
 	long from, until;		/* Unix seconds the profile covers */
@@ -23,12 +23,14 @@ struct pyroscope_job {
 /* Check URL (http or https with a host) and start the worker. 0, or
  * -EINVAL with the reason in err. */
 int pyroscope__start(const char *url, struct pyroscope **out, char *err, size_t len);
-/* Queue a push; one that the worker has not started yet is replaced (the
- * newer profile supersedes it) and counted as failed. */
+/* Queue a push; one of the same app (the same process) that the worker
+ * has not started yet is replaced (the newer profile supersedes it) and
+ * counted as failed. */
 void pyroscope__push(struct pyroscope *p, const struct pyroscope_job *job);
 void pyroscope__counts(struct pyroscope *p, uint64_t *pushes, uint64_t *failures);
-/* Finish the queued push (one attempt, bounded by the request timeout),
- * then stop the worker. */
+/* Finish the queued pushes (one attempt each, bounded by the request
+ * timeout; after one fails the rest are dropped and counted), then stop
+ * the worker. */
 void pyroscope__stop(struct pyroscope *p);
 
 #endif /* __PYROSCOPE_H */

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * One report: the collector makes a snapshot, the outputs render it: text
- * or JSON on stdout, then the files (--pprof, --folded, --html, replaced
- * atomically), the endpoint's documents (--serve) and the Pyroscope push.
- * Every output renders the same snapshot, so a JSON report and a pprof
- * file written at the same report agree.
+ * One report: a report_set (every process's snapshot) rendered in every
+ * output asked for: text or JSON on stdout, then the files (--pprof,
+ * --folded, --html, replaced atomically), the endpoint's documents
+ * (--serve) and the Pyroscope pushes, one per process. Every output renders
+ * the same set, so a JSON report and a pprof file written at the same
+ * report agree. Collecting is apart (user/collect.c): report__render takes
+ * a set made by the caller; report__print collects the reporter's own one
+ * process and renders that.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -30,9 +33,10 @@ struct report_sinks {
 
 struct reporter {
 	struct report_opts o;
-	struct collector *col;
+	struct collector *col;		/* report__new's one process; NULL for a renderer */
 	struct obuf heap, fds, text;	/* rendered outputs, reused */
-	double last_push;		/* wall clock of the previous Pyroscope push */
+	struct obuf one_heap, one_fds;	/* one process's profiles, for its Pyroscope push */
+	double last_push;		/* wall clock of the previous Pyroscope pushes */
 	bool failing[4];		/* a file output's last write failed: said once */
 };
 
@@ -100,15 +104,23 @@ void report__close_sinks(struct report_sinks *s)
 	free(s);
 }
 
+struct reporter *report__new_renderer(const struct report_opts *o)
+{
+	struct reporter *r = calloc(1, sizeof(*r));
+
+	if (r)
+		r->o = *o;
+	return r;
+}
+
 struct reporter *report__new(const struct report_opts *o, const struct report_meta *m,
 			     struct stack_table *stacks, int allocs_fd, int fds_fd, int stats_fd)
 {
 	struct collect_maps maps = { allocs_fd, fds_fd, stats_fd };
-	struct reporter *r = calloc(1, sizeof(*r));
+	struct reporter *r = report__new_renderer(o);
 
 	if (!r)
 		return NULL;
-	r->o = *o;
 	r->col = collect__new(m, o->min_age_ns, &maps, stacks);
 	if (!r->col) {
 		free(r);
@@ -125,6 +137,8 @@ void report__free(struct reporter *r)
 	obuf__free(&r->heap);
 	obuf__free(&r->fds);
 	obuf__free(&r->text);
+	obuf__free(&r->one_heap);
+	obuf__free(&r->one_fds);
 	free(r);
 }
 
@@ -159,15 +173,60 @@ static void pyroscope_app(const struct snapshot *sn, char *buf, size_t len)
 		 *cont ? ",container=" : "", cont);
 }
 
-static void render_sinks(struct reporter *r, const struct snapshot *sn)
+/*
+ * Pyroscope takes labels per push (the name{k=v,...} of its ingest API is
+ * the series), so each process with data is pushed apart with its own
+ * labels and its own profiles. from: the previous pushes, or when the
+ * process began to be traced if that is later (one picked up since).
+ */
+static void push_pyroscope(struct reporter *r, const struct report_set *set)
+{
+	struct pyroscope *py = r->o.sinks->pyroscope;
+	char app[512];
+	int i;
+
+	for (i = 0; i < set->n; i++) {
+		const struct snapshot *sn = set->procs[i];
+		struct pyroscope_job job;
+		double from = sn->timestamp - sn->elapsed_s;
+		bool fds_ok;
+
+		if (!out__has_data(sn) || out_pprof__render_one(sn, PPROF_HEAP, &r->one_heap))
+			continue;
+		fds_ok = sn->meta->fds && !out_pprof__render_one(sn, PPROF_FDS, &r->one_fds);
+		pyroscope_app(sn, app, sizeof(app));
+		if (r->last_push > from)
+			from = r->last_push;
+		job = (struct pyroscope_job){
+			.app = app, .from = (long)from, .until = (long)set->timestamp,
+			.heap = r->one_heap.p, .heap_len = r->one_heap.len,
+			.fds = fds_ok ? r->one_fds.p : NULL, .fds_len = fds_ok ? r->one_fds.len : 0,
+		};
+		pyroscope__push(py, &job);
+	}
+	r->last_push = set->timestamp;
+}
+
+/* Is any process's fds traced (the fds files are written)? */
+static bool set_fds(const struct report_set *set)
+{
+	int i;
+
+	for (i = 0; i < set->n; i++)
+		if (out__has_data(set->procs[i]) && set->procs[i]->meta->fds)
+			return true;
+	return false;
+}
+
+static void render_sinks(struct reporter *r, const struct report_set *set)
 {
 	struct report_sinks *s = r->o.sinks;
-	bool heap_ok = false, fds_ok = false, fds = sn->meta->fds;
+	bool heap_ok = false, fds_ok = false, fds = set_fds(set);
 
-	if (s->o.pprof || s->server || s->pyroscope) {
-		heap_ok = !out_pprof__render(sn, PPROF_HEAP, &r->heap);
+	if (s->o.pprof || s->server) {
+		heap_ok = !out_pprof__render(set, PPROF_HEAP, &r->heap);
 		/* with --no-fds the endpoint serves an empty fds profile */
-		fds_ok = !out_pprof__render(sn, PPROF_FDS, &r->fds);
+		fds_ok = !out_pprof__render(set, PPROF_FDS, &r->fds);
 		if (!heap_ok && !r->failing[0])
 			warn("pprof: cannot render the profile: out of memory");
 	}
@@ -178,37 +237,25 @@ static void render_sinks(struct reporter *r, const struct snapshot *sn)
 			write_out(r, 0, "--pprof", s->pprof_fds, &r->fds);
 	}
 	if (s->o.folded) {
-		out_folded__render(sn, false, &r->text);
+		out_folded__render(set, false, &r->text);
 		write_out(r, 1, "--folded", s->o.folded, &r->text);
 		if (fds) {
-			out_folded__render(sn, true, &r->text);
+			out_folded__render(set, true, &r->text);
 			write_out(r, 1, "--folded", s->folded_fds, &r->text);
 		}
 	}
 	if (s->o.html) {
-		out_html__render(sn, &r->text);
+		out_html__render(set, &r->text);
 		write_out(r, 2, "--html", s->o.html, &r->text);
 	}
-	if (s->pyroscope && heap_ok) {
-		struct pyroscope_job job = {
-			.heap = r->heap.p, .heap_len = r->heap.len,
-			.fds = fds_ok && fds ? r->fds.p : NULL, .fds_len = fds_ok && fds ? r->fds.len : 0,
-		};
-		char app[512];
-
-		pyroscope_app(sn, app, sizeof(app));
-		job.app = app;
-		job.from = (long)(r->last_push ? r->last_push : sn->timestamp - sn->elapsed_s);
-		job.until = (long)sn->timestamp;
-		r->last_push = sn->timestamp;
-		pyroscope__push(s->pyroscope, &job);
-	}
+	if (s->pyroscope)
+		push_pyroscope(r, set);
 	if (s->server) {
 		struct prom_opts po = { .top = s->o.metrics_top, .pyroscope = s->pyroscope != NULL };
 
 		if (s->pyroscope)
 			pyroscope__counts(s->pyroscope, &po.pushes, &po.push_failures);
-		out_prom__render(sn, &po, &r->text);
+		out_prom__render(set, &po, &r->text);
 		if (!r->text.oom)
 			server__publish(s->server, SERVE_METRICS, r->text.p, r->text.len);
 		if (heap_ok)
@@ -220,56 +267,40 @@ static void render_sinks(struct reporter *r, const struct snapshot *sn)
 
 void report__set_census(struct reporter *r, struct census *c)
 {
-	collect__set_census(r->col, c);
-}
-
-int report__print(struct reporter *r, bool final, const char *exit_reason,
-		  const struct report_as_of *as_of)
-{
-	struct out_opts oo = { r->o.top, r->o.frames };
-	const struct snapshot *sn;
-	int err;
-
-	err = collect__run(r->col, final, exit_reason, as_of ? as_of->why : FREEZE_NONE,
-			   as_of ? as_of->ns : 0, &sn);
-	if (err)
-		return err;
-	if (r->o.json)
-		out_json__render(sn, &oo, stdout);
-	else
-		out_text__render(sn, &oo, stdout);
-	fflush(stdout);
-	if (r->o.sinks)
-		render_sinks(r, sn);
-	return 0;
-}
-
-struct reporter *report__new_renderer(const struct report_opts *o)
-{
-	struct reporter *r = calloc(1, sizeof(*r));
-
-	if (r)
-		r->o = *o;
-	return r;
+	if (r->col)
+		collect__set_census(r->col, c);
 }
 
 int report__render(struct reporter *r, const struct report_set *set)
 {
 	struct out_opts oo = { r->o.top, r->o.frames };
-	int i;
 
-	for (i = 0; i < set->n; i++) {
-		const struct snapshot *sn = set->procs[i];
-
-		if (sn->status == PROC_UNTRACEABLE)
-			continue;
-		if (r->o.json)
-			out_json__render(sn, &oo, stdout);
-		else
-			out_text__render(sn, &oo, stdout);
-		if (r->o.sinks && i == 0)
-			render_sinks(r, sn);
-	}
+	if (r->o.json)
+		out_json__render(set, &oo, stdout);
+	else
+		out_text__render(set, &oo, stdout);
 	fflush(stdout);
+	if (r->o.sinks)
+		render_sinks(r, set);
 	return 0;
+}
+
+int report__print(struct reporter *r, bool final, const char *exit_reason,
+		  const struct report_as_of *as_of)
+{
+	const struct snapshot *sn;
+	struct report_set set;
+	int err;
+
+	if (!r->col)
+		return -EINVAL;
+	err = collect__run(r->col, final, exit_reason, as_of ? as_of->why : FREEZE_NONE,
+			   as_of ? as_of->ns : 0, &sn);
+	if (err)
+		return err;
+	set = (struct report_set){
+		.report = sn->report, .final = sn->final, .exit_reason = sn->exit_reason,
+		.timestamp = sn->timestamp, .elapsed_s = sn->elapsed_s, .n = 1, .procs = &sn,
+	};
+	return report__render(r, &set);
 }

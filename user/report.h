@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* One report: collect a snapshot (user/collect.c), render it in every output asked for. */
+/*
+ * One report: a report_set (every process's snapshot, user/snapshot.h)
+ * rendered in every output asked for. report__render renders a set the
+ * caller collected; report__print collects the reporter's one process
+ * (user/collect.c) and renders it as a set of one.
+ */
 #ifndef __REPORT_H
 #define __REPORT_H
 
@@ -45,23 +50,27 @@ struct report_as_of {
 	uint64_t ns;
 };
 
-/* fds_fd: the BPF fds map, or -1 without fd tracking. */
+/* A reporter that renders the sets it is given (report__render) and
+ * collects nothing itself. */
+struct reporter *report__new_renderer(const struct report_opts *o);
+/* One that also collects one process (report__print): fds_fd is the BPF
+ * fds map, or -1 without fd tracking. */
 struct reporter *report__new(const struct report_opts *o, const struct report_meta *m,
 			     struct stack_table *stacks, int allocs_fd, int fds_fd, int stats_fd);
 void report__free(struct reporter *r);
-/* The census whose latest result every report shows (NULL: none). */
+/* The census whose latest result every report of report__print shows
+ * (NULL: none). A renderer's sets carry each process's census. */
 void report__set_census(struct reporter *r, struct census *c);
-/* Collect and print one report; final adds exit_reason. as_of (NULL: now)
+/* Print one report of every process in set: text or JSON on stdout, then
+ * the files, the endpoint's documents and one Pyroscope push per process
+ * with data. The set and its snapshots are read, not kept. 0 or -errno. */
+int report__render(struct reporter *r, const struct report_set *set);
+/* Collect report__new's one process and print it (report__render of a set
+ * of one); final adds exit_reason. as_of (NULL: now)
  * says which instant the maps hold: ages are taken at that instant, and
  * after a freeze at the target's shutdown, exit or exec its /proc is not
  * read (it shows a later state, or another process that got the pid). */
 int report__print(struct reporter *r, bool final, const char *exit_reason,
 		  const struct report_as_of *as_of);
-
-/* A reporter that renders sets collected elsewhere (several processes). */
-struct reporter *report__new_renderer(const struct report_opts *o);
-/* Render one report of every process: stdout (text or JSON), then the
- * files, the endpoint and Pyroscope. */
-int report__render(struct reporter *r, const struct report_set *set);
 
 #endif /* __REPORT_H */

@@ -34,7 +34,11 @@ struct report_meta {
 	const char *comm;
 	const char *cmdline;		/* truncated */
 	const char *container;		/* container id from the cgroup path, "" if none */
-	const char *python;		/* "3.11.7" */
+	const char *cgroup;		/* the cgroup path ("/system.slice/app.service"), or NULL */
+	const char *python;		/* "3.11.7", or NULL (untraceable: not known) */
+	const char *build;		/* "pgo": a PGO build with pymalloc inlined (objects of
+					 * 512 bytes or less unseen without PYTHONMALLOC=malloc),
+					 * "standard", or NULL (not known) */
 	const char *executable;
 	const char *coverage;		/* "full" | "partial" */
 	const char *coverage_note;

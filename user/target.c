@@ -49,12 +49,32 @@ static const char *coverage_note(const struct target *t, const struct tracer_sha
 	return buf;
 }
 
+/* report_meta.build. The guards are counted for the object allocator in
+ * use, so under PYTHONMALLOC=malloc or hooks they say nothing of the build:
+ * then the file's own PyObject_Malloc says (a cheap static check). */
+static const char *build_name(struct pyproc *p)
+{
+	if (pyproc__pymalloc_inlined(p))
+		return "pgo";
+	if (p->alloc_kind == PYALLOC_DEFAULT)
+		return "standard";
+	switch (pymodule__guarded(&p->elf)) {
+	case 1:
+		return "pgo";
+	case 0:
+		return "standard";
+	default:
+		return NULL;
+	}
+}
+
 static void fill_meta(struct target *t, const struct tracer_shared *sh)
 {
 	t->meta = (struct report_meta){
 		.pid = t->pid, .ns_pid = t->who.ns_pid ? t->who.ns_pid : t->pid,
 		.comm = t->who.comm, .cmdline = t->who.cmdline, .container = t->who.container,
-		.python = t->py.version, .executable = t->py.exe,
+		.cgroup = t->who.cgroup[0] ? t->who.cgroup : NULL, .python = t->py.version,
+		.build = build_name(&t->py), .executable = t->py.exe,
 		.coverage = t->partial ? "partial" : "full",
 		.coverage_note = coverage_note(t, sh, t->note, sizeof(t->note)),
 		.allocator = pyproc__alloc_name(&t->py),
@@ -166,7 +186,8 @@ void target__untraceable(struct target *t, pid_t pid, const char *reason)
 	procinfo__read(pid, &t->who);
 	t->meta = (struct report_meta){
 		.pid = pid, .ns_pid = t->who.ns_pid ? t->who.ns_pid : pid, .comm = t->who.comm,
-		.cmdline = t->who.cmdline, .container = t->who.container, .python = "",
+		.cmdline = t->who.cmdline, .container = t->who.container,
+		.cgroup = t->who.cgroup[0] ? t->who.cgroup : NULL, .python = NULL,
 		.executable = "", .coverage = "none", .coverage_note = "", .allocator = "",
 	};
 	t->stub.meta = &t->meta;

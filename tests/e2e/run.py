@@ -221,37 +221,84 @@ def report_str(rep, top=5):
     return "\n".join(lines)
 
 
-def schema_problems(rep):
-    """What in one report breaks the contract's JSON shape or ordering."""
+PROC_STATUS = ("traced", "exited", "untraceable")
+
+
+def target_view(rep, pid=None):
+    """A report line ({"report", "final", "exit_reason"?, "time", "elapsed_s", "processes":
+    [...]}) as a scenario written for one target reads it: the process whose pid is the
+    target (else the first without a parent, else the first), with the report's own fields
+    beside its own, "timestamp" for "time" (its name before several processes), and the
+    whole report in "_report" for scenarios about several processes."""
+    procs = rep.get("processes")
+    if not isinstance(procs, list):
+        return rep      # not the report shape: schema_problems says so
+    procs = [p for p in procs if isinstance(p, dict)]
+    pick = ([p for p in procs if pid is not None and p.get("pid") == pid]
+            or [p for p in procs if p.get("parent") is None] or procs or [{}])[0]
+    view = dict(pick)
+    for k in ("report", "final", "exit_reason", "time", "elapsed_s"):
+        if k in rep:
+            view[k] = rep[k]
+    if "time" in rep:
+        view["timestamp"] = rep["time"]
+    view["_report"] = rep
+    return view
+
+
+def _typed(bad, obj, key, types, where):
+    if key not in obj:
+        bad.append("%s has no %r" % (where, key))
+        return False
+    if not isinstance(obj[key], types) or (isinstance(obj[key], bool) and bool not in types):
+        bad.append("%s %r is %r" % (where, key, obj[key]))
+        return False
+    return True
+
+
+def process_problems(proc, where):
+    """What in one process of a report breaks the contract's JSON shape or ordering."""
     bad = []
 
-    def typed(obj, key, types, where):
-        if key not in obj:
-            bad.append("%s has no %r" % (where, key))
-            return False
-        if not isinstance(obj[key], types) or (isinstance(obj[key], bool) and bool not in types):
-            bad.append("%s %r is %r" % (where, key, obj[key]))
-            return False
-        return True
+    def typed(obj, key, types, w):
+        return _typed(bad, obj, key, types, w)
 
     num = (int, float)
-    typed(rep, "report", (int,), "report")
-    typed(rep, "final", (bool,), "report")
-    typed(rep, "elapsed_s", num, "report")
-    typed(rep, "pid", (int,), "report")
-    typed(rep, "python", (str,), "report")
-    if typed(rep, "coverage", (str,), "report") and rep["coverage"] not in ("full", "partial"):
-        bad.append("coverage %r" % rep["coverage"])
-    typed(rep, "allocator", (str,), "report")
-    if typed(rep, "totals", (dict,), "report"):
+    typed(proc, "pid", (int,), where)
+    typed(proc, "ns_pid", (int,), where)
+    typed(proc, "comm", (str,), where)
+    typed(proc, "cmdline", (str,), where)
+    typed(proc, "container", (str,), where)
+    typed(proc, "parent", (int, type(None)), where)
+    typed(proc, "reason", (str, type(None)), where)
+    if typed(proc, "status", (str,), where) and proc["status"] not in PROC_STATUS:
+        bad.append("%s status %r" % (where, proc["status"]))
+    for k in ("report", "final", "time", "timestamp"):
+        if k in proc:
+            bad.append("%s has the report's %r" % (where, k))
+    if proc.get("status") == "untraceable":
+        if not proc.get("reason"):
+            bad.append("%s is untraceable without a reason" % where)
+        for k in ("stacks", "fds", "stats", "totals"):
+            if k in proc:
+                bad.append("%s is untraceable but has %r" % (where, k))
+        return bad
+    if proc.get("status") == "exited" and not isinstance(proc.get("reason"), str):
+        bad.append("%s exited without a reason" % where)
+    typed(proc, "python", (str,), where)
+    if typed(proc, "coverage", (str,), where) and proc["coverage"] not in ("full", "partial"):
+        bad.append("%s coverage %r" % (where, proc["coverage"]))
+    typed(proc, "allocator", (str,), where)
+    typed(proc, "traced_s", num, where)
+    if typed(proc, "totals", (dict,), where):
         for k in ("bytes", "count", "stacks"):
-            typed(rep["totals"], k, (int,), "totals")
-    if typed(rep, "stats", (dict,), "report"):
+            typed(proc["totals"], k, (int,), where + ".totals")
+    if typed(proc, "stats", (dict,), where):
         for k in REQUIRED_STATS:
-            typed(rep["stats"], k, (int,), "stats")
-    if typed(rep, "stacks", (list,), "report"):
-        for i, st in enumerate(rep["stacks"]):
-            w = "stacks[%d]" % i
+            typed(proc["stats"], k, (int,), where + ".stats")
+    if typed(proc, "stacks", (list,), where):
+        for i, st in enumerate(proc["stacks"]):
+            w = "%s.stacks[%d]" % (where, i)
             if not isinstance(st, dict):
                 bad.append("%s is not an object" % w)
                 continue
@@ -273,10 +320,39 @@ def schema_problems(rep):
                         bad.append("%s is not an object" % fw)
         if not bad:
             # Growing stacks first (by bytes), then the rest by bytes.
-            keys = [(0 if s["trend"] == "growing" else 1, -s["bytes"]) for s in rep["stacks"]]
+            keys = [(0 if s["trend"] == "growing" else 1, -s["bytes"]) for s in proc["stacks"]]
             if keys != sorted(keys):
-                bad.append("stacks not sorted growing-first then by bytes: %s" % [
-                    (s["trend"], s["bytes"]) for s in rep["stacks"]])
+                bad.append("%s stacks not sorted growing-first then by bytes: %s" % (where, [
+                    (s["trend"], s["bytes"]) for s in proc["stacks"]]))
+    return bad
+
+
+def schema_problems(rep):
+    """What in one report (a line, or a target_view of one) breaks the contract's JSON
+    shape or ordering: the report's own fields at the top, then each process."""
+    raw = rep.get("_report", rep)
+    bad = []
+    num = (int, float)
+    _typed(bad, raw, "report", (int,), "report")
+    _typed(bad, raw, "final", (bool,), "report")
+    _typed(bad, raw, "time", num, "report")
+    _typed(bad, raw, "elapsed_s", num, "report")
+    if raw.get("final") is True:
+        _typed(bad, raw, "exit_reason", (str,), "the final report")
+    elif "exit_reason" in raw:
+        bad.append("a report not final with exit_reason %r" % raw["exit_reason"])
+    for k in ("pid", "stacks", "timestamp"):
+        if k in raw:
+            bad.append("report has %r at the top (a process's field, or the old shape)" % k)
+    if _typed(bad, raw, "processes", (list,), "report"):
+        pids = [p.get("pid") for p in raw["processes"] if isinstance(p, dict)]
+        if len(set(pids)) != len(pids):
+            bad.append("pids repeated in processes: %s" % pids)
+        for i, proc in enumerate(raw["processes"]):
+            if isinstance(proc, dict):
+                bad += process_problems(proc, "processes[%d]" % i)
+            else:
+                bad.append("processes[%d] is not an object" % i)
     return bad
 
 
@@ -317,6 +393,11 @@ class Tracer(object):
                                          cwd=ROOT, env=env or clean_env(), start_new_session=True)
         self.t0 = time.monotonic()
         self.rc = None
+        self.target = None      # the process a one-target scenario reads (reports())
+        for i, a in enumerate(args[:-1]):
+            if a in ("-p", "--pid") and re.match(r"^\d+", str(args[i + 1])):
+                self.target = int(re.match(r"^\d+", str(args[i + 1])).group(0))
+                break
 
     @staticmethod
     def _read(path):
@@ -333,11 +414,14 @@ class Tracer(object):
         return self._read(self.err_path)
 
     def reports(self):
+        """The JSON reports on stdout so far, each as target_view() gives it: the target's
+        process (self.target: the first -p PID, or None) beside the report's own fields,
+        the whole line in rep["_report"]."""
         reps = []
         for line in self.stdout_lines():
             if line.startswith("{"):
                 try:
-                    reps.append(json.loads(line))
+                    reps.append(target_view(json.loads(line), self.target))
                 except ValueError:
                     pass
         return reps

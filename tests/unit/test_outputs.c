@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * user/out/{pprof,prom,folded,html,common}.c on a snapshot made by hand:
- * the pprof profile unpacks (zlib, protobuf-c) to Go's heap sample types
- * with our values, functions and start lines; target strings with the
- * formats' special characters come out escaped (Prometheus label values),
- * replaced (folded ';') or inert (the HTML page's JSON); stack series that
- * share an innermost frame are one; sibling file names.
+ * user/out/{pprof,prom,folded,html,json,text,common}.c on report sets made
+ * by hand: one process, as the tool traced before it traced many, and
+ * three (traced, exited, untraceable). The pprof profile unpacks (zlib,
+ * protobuf-c) to Go's heap sample types with our values, functions, start
+ * lines and every process's labels; target strings with the formats'
+ * special characters come out escaped (Prometheus label values), replaced
+ * (folded ';') or inert (the HTML page's JSON); stack series that share an
+ * innermost frame are one; one HELP per metric family with a series per
+ * process; folded root frames only with several processes; the JSON
+ * report's shape; sibling file names.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -16,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <jansson.h>
 #include <zlib.h>
 
 #include "out/out.h"
@@ -50,6 +55,35 @@ static struct report_meta meta = {
 	.fd_tracepoints = "syscalls",
 };
 static struct snapshot snap;
+static const struct snapshot *one_proc[1] = { &snap };
+static struct report_set one = { .report = 3, .timestamp = 1.7e9, .elapsed_s = 15, .n = 1,
+				 .procs = one_proc };
+
+/* A second process: a forked worker in a container, gone since the last
+ * report (its last data shown); a third that could not be traced. */
+#define CONTAINER "3f2c5e0d9b8a11112222333344445555666677778888999900001111aaaabbbb"
+static struct frame_info worker_frames[] = {
+	{ "serve", "/srv/app/worker.py", 30, 28 },
+};
+static struct stack_frames worker_sf = { 1, false, worker_frames };
+static struct series worker_ser = { .amount = 2048, .count = 2, .trend = TREND_GROWING };
+static struct snap_stack worker_mem[1];
+static struct report_meta worker_meta = {
+	.pid = 51, .ns_pid = 7, .comm = "worker", .cmdline = "gunicorn: worker [app:app]",
+	.container = CONTAINER, .cgroup = "/docker/" CONTAINER, .python = "3.11.2", .build = "pgo",
+	.coverage = "partial", .allocator = "pymalloc", .memory = true, .fds = false,
+};
+static struct snapshot worker;
+static struct report_meta untr_meta = {
+	.pid = 99, .ns_pid = 99, .comm = "python2", .cmdline = "python2 old.py", .container = "",
+};
+static struct snapshot untr = { .meta = &untr_meta, .status = PROC_UNTRACEABLE,
+				.reason = "CPython 2.7.18 is not supported (3.8 to 3.13)",
+				.fds_open = -1 };
+static const struct snapshot *three_procs[3] = { &snap, &worker, &untr };
+static struct report_set three = { .report = 7, .final = true, .exit_reason = "interrupted",
+				   .timestamp = 1.7e9 + 30, .elapsed_s = 30, .n = 3,
+				   .procs = three_procs };
 
 static void make_snapshot(void)
 {
@@ -70,6 +104,11 @@ static void make_snapshot(void)
 	snap = (struct snapshot){ .report = 3, .timestamp = 1.7e9, .elapsed_s = 15, .meta = &meta,
 				  .mem = { mem, 4, 4661564, 46663 }, .fds = { fdst, 1, 5, 5 },
 				  .fds_open = 10 };
+	worker_mem[0] = (struct snap_stack){ .id = 77, .frames = &worker_sf, .s = &worker_ser };
+	worker = (struct snapshot){ .report = 7, .timestamp = 1.7e9 + 30, .elapsed_s = 12,
+				    .meta = &worker_meta, .mem = { worker_mem, 1, 2048, 2 },
+				    .fds_open = -1, .as_of = FREEZE_EXIT, .status = PROC_EXITED,
+				    .reason = "exit", .parent = 4242 };
 }
 
 static void test_sibling(void **state)
@@ -109,7 +148,7 @@ static void test_pprof_heap(void **state)
 	size_t i, k, seen = 0;
 
 	(void)state;
-	assert_int_equal(out_pprof__render(&snap, PPROF_HEAP, &b), 0);
+	assert_int_equal(out_pprof__render(&one, PPROF_HEAP, &b), 0);
 	p = unpack(&b);
 	assert_non_null(p);
 	assert_string_equal(p->string_table[0], "");
@@ -156,7 +195,7 @@ static void test_pprof_fds(void **state)
 	size_t i;
 
 	(void)state;
-	assert_int_equal(out_pprof__render(&snap, PPROF_FDS, &b), 0);
+	assert_int_equal(out_pprof__render(&one, PPROF_FDS, &b), 0);
 	p = unpack(&b);
 	assert_int_equal(p->n_sample_type, 1);
 	assert_string_equal(p->string_table[p->sample_type[0]->type], "open_fds");
@@ -176,13 +215,13 @@ static void test_folded(void **state)
 	struct obuf b = {};
 
 	(void)state;
-	out_folded__render(&snap, false, &b);
+	out_folded__render(&one, false, &b);
 	assert_non_null(strstr(b.p, "<module> (/srv/app/leak.py:34);leak (/srv/app/leak.py:19);"
 			       "make_record (/srv/app/leak.py:12) 4660000\n"));
 	/* ';' and the newline in the hostile names do not make frames or lines */
 	assert_non_null(strstr(b.p, "evil</script><b>\"q\\:  (/srv/</script>:a.py:2) 500\n"));
 	assert_non_null(strstr(b.p, "[no Python frame: test] 64\n"));
-	out_folded__render(&snap, true, &b);
+	out_folded__render(&one, true, &b);
 	assert_string_equal(b.p, "<module> (/srv/app/leak.py:34);leak (/srv/app/leak.py:19);"
 			    "make_record (/srv/app/leak.py:12) 5\n");
 	obuf__free(&b);
@@ -203,7 +242,7 @@ static void test_prom(void **state)
 	struct obuf b = {};
 
 	(void)state;
-	out_prom__render(&snap, &po, &b);
+	out_prom__render(&one, &po, &b);
 	assert_non_null(strstr(b.p, "pyleak_outstanding_bytes{pid=\"4242\",comm=\"py\\\"thon\","
 			       "container=\"\",python=\"3.12.1\"} 4661564\n"));
 	assert_int_equal(count(b.p, "# TYPE pyleak_outstanding_bytes gauge\n"), 1);
@@ -225,7 +264,7 @@ static void test_html(void **state)
 	const char *data, *end;
 
 	(void)state;
-	out_html__render(&snap, &b);
+	out_html__render(&one, &b);
 	data = strstr(b.p, "id=\"pyleak-data\">");
 	assert_non_null(data);
 	end = strstr(data, "</script>");
@@ -240,6 +279,269 @@ static void test_html(void **state)
 	obuf__free(&b);
 }
 
+
+/* What a FILE renderer wrote, as a string (free it). */
+static char *render_text(void (*render)(const struct report_set *, const struct out_opts *, FILE *),
+			 const struct report_set *set)
+{
+	struct out_opts oo = { .top = 10, .frames = 6 };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	render(set, &oo, f);
+	fclose(f);
+	return buf;
+}
+
+static void test_json_one(void **state)
+{
+	char *out = render_text(out_json__render, &one);
+	json_error_t err;
+	json_t *o = json_loads(out, 0, &err), *p;
+
+	(void)state;
+	assert_non_null(o);
+	/* one line, the report's fields at the top and the process inside */
+	assert_ptr_equal(strchr(out, '\n'), out + strlen(out) - 1);
+	assert_int_equal(json_integer_value(json_object_get(o, "report")), 3);
+	assert_true(json_is_false(json_object_get(o, "final")));
+	assert_null(json_object_get(o, "exit_reason"));
+	assert_true(json_real_value(json_object_get(o, "time")) == 1.7e9);
+	assert_null(json_object_get(o, "timestamp"));
+	assert_null(json_object_get(o, "pid"));
+	assert_int_equal(json_array_size(json_object_get(o, "processes")), 1);
+	p = json_array_get(json_object_get(o, "processes"), 0);
+	assert_int_equal(json_integer_value(json_object_get(p, "pid")), 4242);
+	assert_string_equal(json_string_value(json_object_get(p, "status")), "traced");
+	assert_true(json_is_null(json_object_get(p, "reason")));
+	assert_true(json_is_null(json_object_get(p, "parent")));
+	assert_null(json_object_get(p, "report"));
+	assert_null(json_object_get(p, "final"));
+	assert_int_equal(json_array_size(json_object_get(p, "stacks")), 4);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(p, "totals"), "bytes")),
+			 4661564);
+	assert_non_null(json_object_get(json_object_get(p, "stats"), "allocs"));
+	json_decref(o);
+	free(out);
+}
+
+static void test_json_many(void **state)
+{
+	char *out = render_text(out_json__render, &three);
+	json_t *o = json_loads(out, 0, NULL), *procs, *w, *u;
+
+	(void)state;
+	assert_non_null(o);
+	assert_ptr_equal(strchr(out, '\n'), out + strlen(out) - 1);
+	assert_true(json_is_true(json_object_get(o, "final")));
+	assert_string_equal(json_string_value(json_object_get(o, "exit_reason")), "interrupted");
+	procs = json_object_get(o, "processes");
+	assert_int_equal(json_array_size(procs), 3);	/* in the set's (rank) order */
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(procs, 0), "pid")), 4242);
+	w = json_array_get(procs, 1);
+	assert_int_equal(json_integer_value(json_object_get(w, "pid")), 51);
+	assert_int_equal(json_integer_value(json_object_get(w, "ns_pid")), 7);
+	assert_int_equal(json_integer_value(json_object_get(w, "parent")), 4242);
+	assert_string_equal(json_string_value(json_object_get(w, "status")), "exited");
+	assert_string_equal(json_string_value(json_object_get(w, "reason")), "exit");
+	assert_string_equal(json_string_value(json_object_get(w, "as_of")), "exit");
+	assert_string_equal(json_string_value(json_object_get(w, "container")), CONTAINER);
+	assert_string_equal(json_string_value(json_object_get(w, "build")), "pgo");
+	assert_true(json_is_null(json_object_get(json_object_get(w, "fd_totals"), "open")));
+	assert_int_equal(json_array_size(json_object_get(w, "stacks")), 1);
+	/* untraceable: labels, status and reason, no data keys */
+	u = json_array_get(procs, 2);
+	assert_string_equal(json_string_value(json_object_get(u, "status")), "untraceable");
+	assert_string_equal(json_string_value(json_object_get(u, "reason")),
+			    "CPython 2.7.18 is not supported (3.8 to 3.13)");
+	assert_string_equal(json_string_value(json_object_get(u, "cmdline")), "python2 old.py");
+	assert_true(json_is_null(json_object_get(u, "python")));
+	assert_null(json_object_get(u, "stacks"));
+	assert_null(json_object_get(u, "stats"));
+	assert_null(json_object_get(u, "totals"));
+	json_decref(o);
+	free(out);
+}
+
+static void test_text(void **state)
+{
+	char *one_out = render_text(out_text__render, &one);
+	char *many = render_text(out_text__render, &three);
+
+	(void)state;
+	/* one process: the time first, no section markers, the label line */
+	assert_null(strstr(one_out, "== "));
+	assert_null(strstr(one_out, "Report 3"));
+	assert_non_null(strstr(one_out, " pid 4242 (py\"thon) CPython 3.12.1, coverage full"));
+	assert_non_null(strstr(one_out, "\n#1 new       4.4 MiB in 46601 allocations"));
+	/* several: a header, a section per process in order, the untraceable in one line */
+	assert_true(!strncmp(many, "Final report 7 at ", 18));
+	assert_non_null(strstr(many, ": 3 processes (1 exited, 1 not traced)\n"));
+	assert_non_null(strstr(many, "\n== pid 4242 (py\"thon) CPython 3.12.1"));
+	assert_non_null(strstr(many, "\n== pid 51 (worker, pid 7 in its namespace, container "
+				     "3f2c5e0d9b8a) exited (exit), its last state: CPython 3.11.2, "
+				     "coverage partial"));
+	/* its label line; a container names it, so no cgroup path */
+	assert_non_null(strstr(many, "\n  command: gunicorn: worker [app:app]; PGO build (pymalloc "
+				     "inlined); forked from pid 4242\n"));
+	assert_non_null(strstr(many, "As of the process's exit"));
+	assert_non_null(strstr(many, "serve"));
+	assert_non_null(strstr(many, "\n== pid 99 (python2) not traced: CPython 2.7.18 is not "
+				     "supported (3.8 to 3.13); command: python2 old.py\n"));
+	assert_true(strstr(many, "== pid 4242") < strstr(many, "== pid 51"));
+	assert_true(strstr(many, "== pid 51") < strstr(many, "== pid 99"));
+	assert_non_null(strstr(many, "Detached (interrupted).\n\n"));
+	free(one_out);
+	free(many);
+}
+
+/* The value of a pprof sample's string label key, or NULL. */
+static const char *sample_label(const Perftools__Profiles__Profile *p,
+				const Perftools__Profiles__Sample *s, const char *key)
+{
+	size_t k;
+
+	for (k = 0; k < s->n_label; k++)
+		if (!strcmp(p->string_table[s->label[k]->key], key))
+			return p->string_table[s->label[k]->str];
+	return NULL;
+}
+
+static void test_pprof_many(void **state)
+{
+	struct obuf b = {};
+	Perftools__Profiles__Profile *p;
+	int64_t bytes_4242 = 0, bytes_51 = 0;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(out_pprof__render(&three, PPROF_HEAP, &b), 0);
+	p = unpack(&b);
+	assert_non_null(p);
+	/* every traced or exited process's samples, none of the untraceable one */
+	assert_int_equal(p->n_sample, 4 + 1);
+	for (i = 0; i < p->n_sample; i++) {
+		const char *pid = sample_label(p, p->sample[i], "pid");
+
+		assert_non_null(pid);
+		if (!strcmp(pid, "4242")) {
+			bytes_4242 += p->sample[i]->value[3];
+			assert_string_equal(sample_label(p, p->sample[i], "comm"), "py\"thon");
+			assert_null(sample_label(p, p->sample[i], "container"));
+		} else {
+			assert_string_equal(pid, "51");
+			bytes_51 += p->sample[i]->value[3];
+			assert_string_equal(sample_label(p, p->sample[i], "comm"), "worker");
+			assert_string_equal(sample_label(p, p->sample[i], "container"), CONTAINER);
+		}
+	}
+	assert_int_equal(bytes_4242, 4661564);
+	assert_int_equal(bytes_51, 2048);
+	assert_int_equal(p->time_nanos, (int64_t)((1.7e9 + 30) * 1e9));
+	perftools__profiles__profile__free_unpacked(p, NULL);
+	/* one process's profile (a Pyroscope push): its samples alone */
+	assert_int_equal(out_pprof__render_one(&worker, PPROF_HEAP, &b), 0);
+	p = unpack(&b);
+	assert_int_equal(p->n_sample, 1);
+	assert_string_equal(sample_label(p, p->sample[0], "pid"), "51");
+	perftools__profiles__profile__free_unpacked(p, NULL);
+	obuf__free(&b);
+}
+
+static void test_folded_many(void **state)
+{
+	struct obuf b = {};
+	const char *line;
+	int lines = 0;
+
+	(void)state;
+	out_folded__render(&three, false, &b);
+	/* every line starts at its process's root frame; the untraceable has none */
+	for (line = b.p; *line; line = strchr(line, '\n') + 1, lines++)
+		assert_true(!strncmp(line, "py\"thon (pid 4242);", 19) ||
+			    !strncmp(line, "worker (pid 51);", 16));
+	assert_int_equal(lines, 5);
+	assert_non_null(strstr(b.p, "py\"thon (pid 4242);<module> (/srv/app/leak.py:34);leak "
+			       "(/srv/app/leak.py:19);make_record (/srv/app/leak.py:12) 4660000\n"));
+	assert_non_null(strstr(b.p, "worker (pid 51);serve (/srv/app/worker.py:30) 2048\n"));
+	assert_null(strstr(b.p, "pid 99"));
+	/* fds: the worker has none traced */
+	out_folded__render(&three, true, &b);
+	assert_string_equal(b.p, "py\"thon (pid 4242);<module> (/srv/app/leak.py:34);leak "
+			    "(/srv/app/leak.py:19);make_record (/srv/app/leak.py:12) 5\n");
+	obuf__free(&b);
+}
+
+static void test_prom_many(void **state)
+{
+	struct prom_opts po = { .top = 1 };
+	struct obuf b = {};
+	const char *p;
+
+	(void)state;
+	out_prom__render(&three, &po, &b);
+	/* each family's HELP and TYPE once, whatever the number of processes */
+	for (p = b.p; (p = strstr(p, "# HELP ")); p++) {
+		char head[128];
+		size_t n = strcspn(p + 7, " ");
+
+		snprintf(head, sizeof(head), "# HELP %.*s ", (int)n, p + 7);
+		assert_int_equal(count(b.p, head), 1);
+		snprintf(head, sizeof(head), "# TYPE %.*s ", (int)n, p + 7);
+		assert_int_equal(count(b.p, head), 1);
+	}
+	/* a series per process under it, with its labels */
+	assert_non_null(strstr(b.p, "# TYPE pyleak_outstanding_bytes gauge\n"
+			       "pyleak_outstanding_bytes{pid=\"4242\",comm=\"py\\\"thon\","
+			       "container=\"\",python=\"3.12.1\"} 4661564\n"
+			       "pyleak_outstanding_bytes{pid=\"51\",comm=\"worker\",container=\""
+			       CONTAINER "\",python=\"3.11.2\"} 2048\n"));
+	assert_int_equal(count(b.p, "pyleak_allocs_total{"), 2);
+	/* the worker traces no fds and is gone: no fd series, no /proc count */
+	assert_int_equal(count(b.p, "pyleak_open_fds_growth_per_second{"), 1);
+	assert_int_equal(count(b.p, "pyleak_process_open_fds{"), 1);
+	/* --metrics-top 1: the top stack of each process */
+	assert_int_equal(count(b.p, "\npyleak_stack_outstanding_bytes{"), 2);
+	assert_non_null(strstr(b.p, "pyleak_stack_outstanding_bytes{pid=\"51\",comm=\"worker\","
+			       "container=\"" CONTAINER "\",python=\"3.11.2\",stack=\"worker.py:30 "
+			       "serve\"} 2048\n"));
+	assert_non_null(strstr(b.p, "pyleak_stacks_cut{pid=\"4242\",comm=\"py\\\"thon\","
+			       "container=\"\",python=\"3.12.1\",section=\"memory\"} 2\n"));
+	/* the untraceable process has no data: no series */
+	assert_null(strstr(b.p, "pid=\"99\""));
+	obuf__free(&b);
+}
+
+static void test_html_many(void **state)
+{
+	struct obuf b = {};
+	const char *data;
+	json_t *o, *mem;
+	size_t i;
+
+	(void)state;
+	out_html__render(&three, &b);
+	data = strstr(b.p, "id=\"pyleak-data\">");
+	assert_non_null(data);
+	o = json_loadb(data + 17, strstr(data, "</script>") - data - 17, 0, NULL);
+	assert_non_null(o);
+	assert_int_equal(json_array_size(json_object_get(o, "processes")), 3);
+	mem = json_array_get(json_object_get(o, "sections"), 0);
+	assert_string_equal(json_string_value(json_object_get(mem, "id")), "memory");
+	assert_int_equal(json_integer_value(json_object_get(mem, "total")), 4661564 + 2048);
+	assert_int_equal(json_array_size(json_object_get(mem, "stacks")), 5);
+	/* ranked as one: the worker's growing stack first; every stack has its pid */
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(json_object_get(mem,
+			 "stacks"), 0), "pid")), 51);
+	for (i = 1; i < 5; i++)
+		assert_int_equal(json_integer_value(json_object_get(json_array_get(
+				 json_object_get(mem, "stacks"), i), "pid")), 4242);
+	json_decref(o);
+	obuf__free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -249,6 +551,13 @@ int main(void)
 		cmocka_unit_test(test_folded),
 		cmocka_unit_test(test_prom),
 		cmocka_unit_test(test_html),
+		cmocka_unit_test(test_json_one),
+		cmocka_unit_test(test_json_many),
+		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_pprof_many),
+		cmocka_unit_test(test_folded_many),
+		cmocka_unit_test(test_prom_many),
+		cmocka_unit_test(test_html_many),
 	};
 
 	make_snapshot();

@@ -86,6 +86,23 @@ void out__labels(const struct snapshot *s, struct out_labels *l)
 	l->python = m->python ? m->python : "";
 }
 
+bool out__has_data(const struct snapshot *s)
+{
+	return s->status != PROC_UNTRACEABLE;
+}
+
+const char *out__status_name(uint32_t status)
+{
+	switch (status) {
+	case PROC_EXITED:
+		return "exited";
+	case PROC_UNTRACEABLE:
+		return "untraceable";
+	default:
+		return "traced";
+	}
+}
+
 int out__sibling(const char *path, const char *tag, char *buf, size_t len)
 {
 	const char *base = strrchr(path, '/'), *dot;

@@ -6,8 +6,15 @@
  * frame is "function (file:line)", as py-spy writes Python frames; the
  * format has no escaping, so ';' and line breaks in a target's names
  * become ':' and ' '.
+ *
+ * With more than one process in the report, every stack begins with a root
+ * frame naming its process, "python3 (pid 41)", so that a flame graph of
+ * many processes has one tower per process and no two processes' frames
+ * merge; with one process there is none, so a file of one process reads
+ * as it did before the tool traced several.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include "out.h"
 #include "sanitize.h"
@@ -21,8 +28,8 @@ static void frame_text(struct obuf *b, const char *s)
 	free(u);
 }
 
-/* One process's part: every stack of the section. */
-static void folded_process(const struct snap_section *sec, struct obuf *b)
+/* One process's part: every stack of the section, under root when given. */
+static void folded_process(const struct snap_section *sec, const char *root, struct obuf *b)
 {
 	int i, d;
 
@@ -32,6 +39,10 @@ static void folded_process(const struct snap_section *sec, struct obuf *b)
 
 		if (!st->s->amount)
 			continue;
+		if (root) {
+			frame_text(b, root);
+			obuf__puts(b, ";");
+		}
 		if (st->note || !sf || sf->depth <= 0) {
 			frame_text(b, st->note ? st->note : "[stack unreadable]");
 		} else {
@@ -54,8 +65,20 @@ static void folded_process(const struct snap_section *sec, struct obuf *b)
 	}
 }
 
-void out_folded__render(const struct snapshot *s, bool fds, struct obuf *b)
+void out_folded__render(const struct report_set *set, bool fds, struct obuf *b)
 {
+	char root[128];
+	int i;
+
 	obuf__reset(b);
-	folded_process(fds ? &s->fds : &s->mem, b);
+	for (i = 0; i < set->n; i++) {
+		const struct snapshot *s = set->procs[i];
+		struct out_labels l;
+
+		if (!out__has_data(s))
+			continue;
+		out__labels(s, &l);
+		snprintf(root, sizeof(root), "%s (pid %d)", *l.comm ? l.comm : "?", (int)l.pid);
+		folded_process(fds ? &s->fds : &s->mem, set->n > 1 ? root : NULL, b);
+	}
 }

@@ -4,12 +4,17 @@
 // (memory, fds), an icicle flame graph (root at the top; click a frame to
 // zoom, click the root to zoom out), a search box that highlights matching
 // frames, a hover box with the amount, count and growth, and a sortable
-// table of the top stacks. Every string from the target goes through
-// textContent, never HTML. No network: everything is in this page.
+// table of the top stacks. With several processes the graph's root has a
+// child per process, the table a pid column and the header lists them.
+// Every string from the target goes through textContent, never HTML. No
+// network: everything is in this page.
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("pyleak-data").textContent);
   var ROW = 18;
+  // Several processes: a child of the root per process, a pid column.
+  var several = data.processes.length > 1, procName = {};
+  data.processes.forEach(function (p) { procName[p.pid] = p.comm + " (pid " + p.pid + ")"; });
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -44,6 +49,7 @@
     var root = { name: "all", key: "all", file: "", value: 0, count: 0, rate: 0, children: {}, list: [], depth: 0 };
     sec.stacks.forEach(function (st) {
       var frames = st.frames.length ? st.frames.slice().reverse() : [{ function: st.note || "[stack unreadable]", file: "", line: 0 }];
+      if (several) frames.unshift({ function: procName[st.pid] || "pid " + st.pid, file: "", line: 0 });
       var node = root;
       root.value += st.amount; root.count += st.count; root.rate += st.rate;
       frames.forEach(function (fr) {
@@ -128,12 +134,14 @@
   function table(sec, wrap) {
     var cols = [
       { key: "rank", title: "#", num: true, get: function (s) { return s.rank; } },
+      { key: "pid", title: "pid", num: true, get: function (s) { return s.pid; } },
       { key: "where", title: "innermost frame", cls: "where", get: function (s) { return s.frames.length ? frameName(s.frames[0]) : (s.note || "[stack unreadable]"); } },
       { key: "amount", title: sec.unit === "bytes" ? "bytes" : "fds", num: true, get: function (s) { return s.amount; }, fmt: function (v) { return human(v, sec.unit); } },
       { key: "count", title: sec.unit === "bytes" ? "allocations" : "count", num: true, get: function (s) { return s.count; } },
       { key: "rate", title: "growth/s", num: true, get: function (s) { return s.rate; }, fmt: function (v) { return (v >= 0 ? "+" : "") + human(v, sec.unit); } },
       { key: "trend", title: "trend", cls: "trend", get: function (s) { return s.trend; } }
     ];
+    if (!several) cols.splice(1, 1);
     var rows = sec.stacks.slice(0, sec.top), sortKey = "rank", asc = true;
     rows.forEach(function (s, i) { s.rank = i + 1; });
     var t = el("table"), thead = el("thead"), tbody = el("tbody"), hr = el("tr");
@@ -169,11 +177,26 @@
     render();
   }
 
-  var h = el("header");
-  h.appendChild(el("h1", null, "pyleak-bpf: pid " + data.pid + " (" + data.comm + "), CPython " + data.python));
-  h.appendChild(el("div", "meta", "report " + data.report + (data.final ? " (final)" : "") + " at " +
-    new Date(data.timestamp * 1000).toISOString() + ", traced " + data.elapsed_s.toFixed(1) + " s, coverage " +
-    data.coverage + (data.container ? ", container " + data.container : "")));
+  function who(p) {
+    var s = "pid " + p.pid + " (" + p.comm + ")";
+    if (p.status === "untraceable") return s + " not traced: " + (p.reason || "");
+    s += ", CPython " + p.python + ", coverage " + p.coverage + (p.container ? ", container " + p.container : "");
+    return p.status === "exited" ? s + ", exited" + (p.reason ? " (" + p.reason + ")" : "") : s;
+  }
+  var h = el("header"), when = "report " + data.report + (data.final ? " (final)" : "") + " at " +
+    new Date(data.timestamp * 1000).toISOString() + ", traced " + data.elapsed_s.toFixed(1) + " s";
+  if (data.processes.length === 1) {
+    var p = data.processes[0];
+    h.appendChild(el("h1", null, "pyleak-bpf: pid " + p.pid + " (" + p.comm + "), CPython " + p.python));
+    h.appendChild(el("div", "meta", when + ", coverage " + p.coverage + (p.container ? ", container " + p.container : "") +
+      (p.status === "traced" ? "" : ", " + p.status + (p.reason ? " (" + p.reason + ")" : ""))));
+  } else {
+    h.appendChild(el("h1", null, "pyleak-bpf: " + data.processes.length + " processes"));
+    h.appendChild(el("div", "meta", when));
+    var ul = el("ul", "procs");
+    data.processes.forEach(function (p) { ul.appendChild(el("li", p.status, who(p))); });
+    h.appendChild(ul);
+  }
   document.body.insertBefore(h, tip);
 
   data.sections.forEach(function (sec) {

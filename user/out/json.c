@@ -1,5 +1,11 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* The JSON report: one object per line, every frame kept (README: JSON output). */
+/*
+ * The JSON report: one object per line, every frame kept (README: JSON
+ * output): the report's number, time and end at the top, then one object
+ * per process in rank order holding its labels, status and everything a
+ * report of one process holds. An untraceable process has its labels,
+ * status and reason only: no key for data it never had.
+ */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,35 +114,45 @@ static json_t *json_nullable(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
-void out_json__render(const struct snapshot *sn, const struct out_opts *opts, FILE *f)
+/* Who the process is: every process has these, an untraceable one only these. */
+static void json_labels(const struct snapshot *sn, json_t *o)
 {
 	const struct report_meta *m = sn->meta;
-	json_t *o = json_object(), *js = json_object(), *ft;
-	char *s;
-	int k;
 
-	json_object_set_new(o, "report", json_integer(sn->report));
-	json_object_set_new(o, "final", json_boolean(sn->final));
-	if (sn->final && sn->exit_reason)
-		json_object_set_new(o, "exit_reason", json_string(sn->exit_reason));
-	json_object_set_new(o, "as_of", json_string(snapshot__as_of_name(sn->as_of)));
-	json_object_set_new(o, "timestamp", json_real(sn->timestamp));
-	json_object_set_new(o, "elapsed_s", json_real(sn->elapsed_s));
 	json_object_set_new(o, "pid", json_integer(m->pid));
 	json_object_set_new(o, "ns_pid", json_integer(m->ns_pid));
-	json_object_set_new(o, "comm", sanitize__json(m->comm));
-	json_object_set_new(o, "cmdline", sanitize__json(m->cmdline));
-	json_object_set_new(o, "container", json_string(m->container));
-	json_object_set_new(o, "python", json_string(m->python));
+	json_object_set_new(o, "parent", sn->parent ? json_integer(sn->parent) : json_null());
+	json_object_set_new(o, "status", json_string(out__status_name(sn->status)));
+	json_object_set_new(o, "reason", sanitize__json(sn->reason));
+	json_object_set_new(o, "comm", m->comm ? sanitize__json(m->comm) : json_string(""));
+	json_object_set_new(o, "cmdline", m->cmdline ? sanitize__json(m->cmdline) : json_string(""));
+	json_object_set_new(o, "container", json_string(m->container ? m->container : ""));
+	json_object_set_new(o, "cgroup", sanitize__json(m->cgroup));
+	json_object_set_new(o, "python", json_nullable(m->python));
+	json_object_set_new(o, "build", json_nullable(m->build));
 	json_object_set_new(o, "executable", sanitize__json(m->executable));
-	json_object_set_new(o, "coverage", json_string(m->coverage));
-	json_object_set_new(o, "coverage_note", json_string(m->coverage_note));
-	json_object_set_new(o, "allocator", json_string(m->allocator));
+}
+
+/* One process: its labels, then what today's single-process report held. */
+static json_t *json_process(const struct snapshot *sn, const struct out_opts *opts)
+{
+	const struct report_meta *m = sn->meta;
+	json_t *o = json_object(), *js, *ft;
+	int k;
+
+	json_labels(sn, o);
+	if (!out__has_data(sn))
+		return o;
+	json_object_set_new(o, "coverage", json_nullable(m->coverage));
+	json_object_set_new(o, "coverage_note", json_nullable(m->coverage_note));
+	json_object_set_new(o, "allocator", json_nullable(m->allocator));
 	json_object_set_new(o, "probes", json_pack("{s:i,s:i}", "functions", m->functions,
 						   "emulated", m->emulated));
 	json_object_set_new(o, "tracking", json_pack("{s:b,s:b,s:o}", "memory", m->memory,
 						     "fds", m->fds, "fd_tracepoints",
 						     json_nullable(m->fd_tracepoints)));
+	json_object_set_new(o, "as_of", json_string(snapshot__as_of_name(sn->as_of)));
+	json_object_set_new(o, "traced_s", json_real(sn->elapsed_s));
 	json_object_set_new(o, "min_age_ms", json_integer(sn->min_age_ns / 1000000));
 	json_object_set_new(o, "totals", json_pack("{s:I,s:I,s:I}", "bytes",
 						   (json_int_t)sn->mem.amount, "count",
@@ -148,6 +164,7 @@ void out_json__render(const struct snapshot *sn, const struct out_opts *opts, FI
 		       (json_int_t)sn->fds_stale);
 	json_object_set_new(ft, "open", sn->fds_open >= 0 ? json_integer(sn->fds_open) : json_null());
 	json_object_set_new(o, "fd_totals", ft);
+	js = json_object();
 	for (k = 0; k < STAT__COUNT; k++)
 		json_object_set_new(js, snapshot__stat_names[k], json_integer((json_int_t)sn->stats[k]));
 	json_object_set_new(o, "stats", js);
@@ -167,6 +184,24 @@ void out_json__render(const struct snapshot *sn, const struct out_opts *opts, FI
 	json_object_set_new(o, "fds_untracked", json_group(&sn->fds_untracked));
 	if (sn->census)
 		census__json(sn->census, o, m->memory ? (int64_t)sn->mem.amount : -1);
+	return o;
+}
+
+void out_json__render(const struct report_set *set, const struct out_opts *opts, FILE *f)
+{
+	json_t *o = json_object(), *procs = json_array();
+	char *s;
+	int i;
+
+	json_object_set_new(o, "report", json_integer(set->report));
+	json_object_set_new(o, "final", json_boolean(set->final));
+	if (set->final && set->exit_reason)
+		json_object_set_new(o, "exit_reason", json_string(set->exit_reason));
+	json_object_set_new(o, "time", json_real(set->timestamp));
+	json_object_set_new(o, "elapsed_s", json_real(set->elapsed_s));
+	for (i = 0; i < set->n; i++)
+		json_array_append_new(procs, json_process(set->procs[i], opts));
+	json_object_set_new(o, "processes", procs);
 	s = json_dumps(o, JSON_COMPACT);
 	if (s) {
 		fputs(s, f);

@@ -1,5 +1,11 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* The outputs: each renders a snapshot (user/snapshot.h) and reads nothing else. */
+/*
+ * The outputs: each renders one report, a report_set (user/snapshot.h):
+ * every process's snapshot, ranked, and reads nothing else. With one
+ * process each output is what it was when the tool traced one process (the
+ * text and JSON reports gain the process's labels); with several, every
+ * output keeps the processes apart by their labels (README: outputs).
+ */
 #ifndef __OUT_H
 #define __OUT_H
 
@@ -14,10 +20,10 @@ struct out_opts {
 	int frames;		/* --frames: innermost frames shown in text, 0 for all */
 };
 
-/* Human-readable report (user/out/text.c). */
-void out_text__render(const struct snapshot *s, const struct out_opts *o, FILE *f);
-/* One JSON object on one line (user/out/json.c). */
-void out_json__render(const struct snapshot *s, const struct out_opts *o, FILE *f);
+/* Human-readable report (user/out/text.c): a section per process. */
+void out_text__render(const struct report_set *set, const struct out_opts *o, FILE *f);
+/* One JSON object on one line (user/out/json.c): {"report", ..., "processes": [...]}. */
+void out_json__render(const struct report_set *set, const struct out_opts *o, FILE *f);
 
 /* A growing byte buffer the file and endpoint outputs render into. A failed
  * allocation sets oom and drops the rest: the caller does not publish it. */
@@ -34,8 +40,8 @@ void obuf__reset(struct obuf *b);
 void obuf__free(struct obuf *b);
 
 /* What names one process in every output that labels its data: pprof
- * sample labels, Prometheus labels, Pyroscope's app name. With several
- * processes in a snapshot each one's part is rendered from its own. */
+ * sample labels, Prometheus labels, Pyroscope's app name, the flame graph's
+ * process frames. Each process's part of an output is rendered from its own. */
 struct out_labels {
 	pid_t pid;
 	const char *comm;	/* /proc/PID/comm (user/procinfo.c) */
@@ -43,6 +49,12 @@ struct out_labels {
 	const char *python;	/* "3.11.7" */
 };
 void out__labels(const struct snapshot *s, struct out_labels *l);
+/* Has the process data to render (traced, or exited with its last data)? An
+ * untraceable one has only labels and a reason: the profile, metric and
+ * folded outputs leave it out, text and JSON list it. */
+bool out__has_data(const struct snapshot *s);
+/* The process's status as JSON and text say it: "traced", "exited", "untraceable". */
+const char *out__status_name(uint32_t status);
 
 /* The second file of an output (fds beside memory): TAG inserted before the
  * extension of PATH's last component, "heap.pb.gz" -> "heap.fds.pb.gz",
@@ -55,9 +67,12 @@ int out__write_file(const char *path, const void *buf, size_t len);
  * 0 or -errno; checked before tracing begins. */
 int out__check_writable(const char *path);
 
-/* pprof (user/out/pprof.c): a gzipped profile.proto. */
+/* pprof (user/out/pprof.c): a gzipped profile.proto holding every process's
+ * samples, each labelled with its process. out_pprof__render_one: one
+ * process's profile (Pyroscope takes labels per push). */
 enum pprof_kind { PPROF_HEAP, PPROF_FDS };
-int out_pprof__render(const struct snapshot *s, enum pprof_kind kind, struct obuf *out);
+int out_pprof__render(const struct report_set *set, enum pprof_kind kind, struct obuf *out);
+int out_pprof__render_one(const struct snapshot *s, enum pprof_kind kind, struct obuf *out);
 
 /* Prometheus text exposition (user/out/prom.c). */
 struct prom_opts {
@@ -65,12 +80,17 @@ struct prom_opts {
 	bool pyroscope;		/* --pyroscope in use: its counters */
 	uint64_t pushes, push_failures;
 };
-void out_prom__render(const struct snapshot *s, const struct prom_opts *o, struct obuf *out);
+/* Each family's HELP and TYPE once, a series per process under it. */
+void out_prom__render(const struct report_set *set, const struct prom_opts *o, struct obuf *out);
 
-/* Brendan Gregg's folded stacks (user/out/folded.c): memory (bytes) or fds. */
-void out_folded__render(const struct snapshot *s, bool fds, struct obuf *out);
+/* Brendan Gregg's folded stacks (user/out/folded.c): memory (bytes) or fds.
+ * With more than one process in the report every stack starts with a root
+ * frame naming its process, "python3 (pid 41)"; with one, none. */
+void out_folded__render(const struct report_set *set, bool fds, struct obuf *out);
 
-/* One self-contained HTML page with flame graphs and tables (user/out/html.c). */
-void out_html__render(const struct snapshot *s, struct obuf *out);
+/* One self-contained HTML page with flame graphs and tables (user/out/html.c):
+ * with several processes one child of the graph's root per process and a
+ * pid column in the tables. */
+void out_html__render(const struct report_set *set, struct obuf *out);
 
 #endif /* __OUT_H */

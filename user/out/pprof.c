@@ -11,8 +11,10 @@
  * sampled): period 1.
  *
  * A Python frame is a Function (qualified name, file, co_firstlineno) and a
- * Location with its line; no Mapping (there is no binary address). Every
- * sample carries the process's labels (pid, comm, container). The fds
+ * Location with its line; no Mapping (there is no binary address). One
+ * profile holds every process of a report: each sample carries its
+ * process's labels (pid, comm, container), so go tool pprof -tagfocus
+ * pid=41 (or a Parca/Pyroscope label filter) shows one process. The fds
  * profile has one sample type, open_fds, and a sample per (stack, fd type)
  * labelled fd_type.
  */
@@ -428,7 +430,9 @@ static int gzip_to(const uint8_t *in, size_t len, struct obuf *out)
 	return ret == Z_STREAM_END ? 0 : -EIO;
 }
 
-int out_pprof__render(const struct snapshot *s, enum pprof_kind kind, struct obuf *out)
+/* The profile of procs[0..n): every process's samples, each labelled. */
+static int render(const struct snapshot *const *procs, int n, double timestamp, double elapsed_s,
+		  enum pprof_kind kind, struct obuf *out)
 {
 	struct builder b = { .prof = PERFTOOLS__PROFILES__PROFILE__INIT };
 	Profile *p = &b.prof;
@@ -437,7 +441,7 @@ int out_pprof__render(const struct snapshot *s, enum pprof_kind kind, struct obu
 	int64_t comment;
 	uint8_t *packed;
 	size_t len;
-	int err, k, ntypes;
+	int err, i, k, ntypes;
 
 	if (u64map__init(&b.str_ix, sizeof(uint64_t)) || u64map__init(&b.fn_ix, sizeof(uint64_t)) ||
 	    u64map__init(&b.loc_ix, sizeof(uint64_t))) {
@@ -446,7 +450,6 @@ int out_pprof__render(const struct snapshot *s, enum pprof_kind kind, struct obu
 	}
 	if (vec_push(&b.strings, strdup("")))	/* index 0 is "" by the format's rule */
 		b.err = -ENOMEM;
-	out__labels(s, &pl);
 	if (kind == PPROF_HEAP) {
 		types[0] = value_type(&b, "alloc_objects", "count");
 		types[1] = value_type(&b, "alloc_space", "bytes");
@@ -457,7 +460,6 @@ int out_pprof__render(const struct snapshot *s, enum pprof_kind kind, struct obu
 		p->default_sample_type = str_of(&b, "inuse_space");
 		comment = str_of(&b, "pyleak-bpf: outstanding allocations older than -o; alloc_* "
 				 "= inuse_* (allocations are not counted over time)");
-		heap_process(&b, s, &pl);
 	} else {
 		types[0] = value_type(&b, "open_fds", "count");
 		ntypes = 1;
@@ -465,7 +467,17 @@ int out_pprof__render(const struct snapshot *s, enum pprof_kind kind, struct obu
 		p->default_sample_type = str_of(&b, "open_fds");
 		comment = str_of(&b, "pyleak-bpf: open fds older than -o, by the Python stack "
 				 "that created them");
-		fds_process(&b, s, &pl);
+	}
+	/* functions and locations are shared: processes of one program have
+	 * the same frames, and each sample says whose it is */
+	for (i = 0; i < n && !b.err; i++) {
+		if (!out__has_data(procs[i]))
+			continue;
+		out__labels(procs[i], &pl);
+		if (kind == PPROF_HEAP)
+			heap_process(&b, procs[i], &pl);
+		else
+			fds_process(&b, procs[i], &pl);
 	}
 	for (k = 0; k < ntypes; k++)
 		if (!types[k])
@@ -480,8 +492,8 @@ int out_pprof__render(const struct snapshot *s, enum pprof_kind kind, struct obu
 	p->period = 1;
 	p->comment = &comment;
 	p->n_comment = 1;
-	p->time_nanos = (int64_t)(s->timestamp * 1e9);
-	p->duration_nanos = (int64_t)(s->elapsed_s * 1e9);
+	p->time_nanos = (int64_t)(timestamp * 1e9);
+	p->duration_nanos = (int64_t)(elapsed_s * 1e9);
 	p->sample = (Sample **)b.samples.v;
 	p->n_sample = b.samples.n;
 	p->location = (Location **)b.locations.v;
@@ -501,4 +513,14 @@ int out_pprof__render(const struct snapshot *s, enum pprof_kind kind, struct obu
 	free(packed);
 	builder_free(&b);
 	return err;
+}
+
+int out_pprof__render(const struct report_set *set, enum pprof_kind kind, struct obuf *out)
+{
+	return render(set->procs, set->n, set->timestamp, set->elapsed_s, kind, out);
+}
+
+int out_pprof__render_one(const struct snapshot *s, enum pprof_kind kind, struct obuf *out)
+{
+	return render(&s, 1, s->timestamp, s->elapsed_s, kind, out);
 }

@@ -2,14 +2,16 @@
 /*
  * /metrics in the Prometheus text exposition format (0.0.4): the prefix
  * pyleak_, base units (bytes, seconds), counters ending in _total, one
- * HELP and TYPE per family with every process's series under it.
+ * HELP and TYPE per family with every process's series under it (the
+ * exposition format wants a family's samples together). A family is a row
+ * of one table; one loop writes them all.
  *
  * Per process (labels pid, comm, container, python): outstanding bytes and
  * allocations, open fds by origin and type, the growth rate of each,
  * coverage as an info gauge, every stats counter as a _total. The top N
  * stacks (--metrics-top, ranked as in the report: growing first) are a
- * bounded series labelled by a short stack name, the innermost frame as
- * "file:line function"; stacks past N are counted in pyleak_stacks_cut, so
+ * bounded series per process labelled by a short stack name, the innermost
+ * frame as "file:line function"; stacks past N are counted in pyleak_stacks_cut, so
  * a leak spread over many stacks is not silently missing from a dashboard.
  */
 #include <inttypes.h>
@@ -170,152 +172,256 @@ static void stack_series(struct obuf *b, const char *name, const struct out_labe
 	obuf__puts(b, "\"");
 }
 
-static void fd_types(const struct snapshot *s, uint32_t *types)
-{
-	int i, k;
+/* One process as the metric families read it. */
+struct proc {
+	const struct snapshot *s;
+	struct out_labels l;
+	struct named *top[2];		/* memory, fds: the top stack names */
+	int ntop[2], cut[2];
+	uint32_t traced[FD__TYPES];	/* open traced fds by type */
+};
 
-	memset(types, 0, sizeof(*types) * FD__TYPES);
+enum { SEC_MEM, SEC_FDS };
+
+static void proc_init(struct proc *p, const struct snapshot *s, int top)
+{
+	const struct snap_section *sec[2] = { &s->mem, &s->fds };
+	bool on[2] = { s->meta->memory, s->meta->fds };
+	int i, j, k;
+
+	memset(p, 0, sizeof(*p));
+	p->s = s;
+	out__labels(s, &p->l);
+	for (j = 0; j < 2; j++)
+		if (on[j])
+			p->ntop[j] = top_names(sec[j], top, &p->top[j], &p->cut[j]);
 	for (i = 0; i < s->fds.n; i++)
 		for (k = 0; s->fds.v[i].fd && k < FD__TYPES; k++)
-			types[k] += s->fds.v[i].fd->types[k];
+			p->traced[k] += s->fds.v[i].fd->types[k];
 }
 
-void out_prom__render(const struct snapshot *s, const struct prom_opts *o, struct obuf *b)
-{
-	const struct report_meta *m = s->meta;
-	struct named *mem = NULL, *fds = NULL;
-	int nmem = 0, nfds = 0, cut_mem = 0, cut_fds = 0, i, k;
-	uint32_t traced[FD__TYPES];
-	struct out_labels l;
-	char name[96];
+/* What a process needs for a series of a family. */
+enum {
+	NEED_MEM = 1,		/* memory traced */
+	NEED_FDS = 2,		/* fds traced */
+	NEED_OPEN = 4,		/* /proc/PID/fd read (the process is not gone) */
+	NEED_TOP_MEM = 8,	/* memory stacks in the stack series */
+	NEED_TOP_FDS = 16,	/* fd stacks in the stack series */
+};
 
-	out__labels(s, &l);
-	obuf__reset(b);
-	family(b, "pyleak_coverage_info", "gauge", "What is traced and how (always 1): coverage "
-	       "full or partial, the allocator, fd tracing.");
-	series(b, "pyleak_coverage_info", &l);
+static bool has(const struct proc *p, unsigned need)
+{
+	const struct report_meta *m = p->s->meta;
+
+	return (!(need & NEED_MEM) || m->memory) && (!(need & NEED_FDS) || m->fds) &&
+	       (!(need & NEED_OPEN) || p->s->fds_open >= 0) &&
+	       (!(need & NEED_TOP_MEM) || p->ntop[SEC_MEM]) &&
+	       (!(need & NEED_TOP_FDS) || p->ntop[SEC_FDS]);
+}
+
+/* A family's series of one process; arg says which value. */
+typedef void put_fn(struct obuf *b, const char *name, const struct proc *p, int arg);
+
+struct family_def {
+	const char *name, *type, *help;
+	unsigned need;
+	put_fn *put;
+	int arg;
+};
+
+static void put_coverage(struct obuf *b, const char *name, const struct proc *p, int arg)
+{
+	const struct report_meta *m = p->s->meta;
+
+	series(b, name, &p->l);
 	obuf__printf(b, ",coverage=\"%s\",allocator=\"%s\",memory=\"%s\",fds=\"%s\","
-		     "fd_tracepoints=\"%s\"", m->coverage, m->allocator, m->memory ? "true" : "false",
+		     "fd_tracepoints=\"%s\"", m->coverage ? m->coverage : "",
+		     m->allocator ? m->allocator : "", m->memory ? "true" : "false",
 		     m->fds ? "true" : "false", m->fd_tracepoints ? m->fd_tracepoints : "");
 	value_u(b, 1);
-	family(b, "pyleak_report_timestamp_seconds", "gauge", "When the last report was taken "
-	       "(Unix time).");
-	series(b, "pyleak_report_timestamp_seconds", &l);
-	obuf__printf(b, "} %.3f\n", s->timestamp);
-	family(b, "pyleak_tracing_seconds", "gauge", "How long the process has been traced.");
-	series(b, "pyleak_tracing_seconds", &l);
-	value_d(b, s->elapsed_s);
+}
 
-	if (m->memory) {
-		family(b, "pyleak_outstanding_bytes", "gauge", "Memory held by outstanding "
-		       "allocations older than -o.");
-		series(b, "pyleak_outstanding_bytes", &l);
+enum scalar { SC_TIMESTAMP, SC_TRACING, SC_MEM_BYTES, SC_MEM_COUNT, SC_MEM_RATE, SC_FDS_OPEN,
+	      SC_FDS_RATE };
+
+static void put_scalar(struct obuf *b, const char *name, const struct proc *p, int which)
+{
+	const struct snapshot *s = p->s;
+
+	series(b, name, &p->l);
+	switch (which) {
+	case SC_TIMESTAMP:
+		obuf__printf(b, "} %.3f\n", s->timestamp);
+		break;
+	case SC_TRACING:
+		value_d(b, s->elapsed_s);
+		break;
+	case SC_MEM_BYTES:
 		value_u(b, s->mem.amount);
-		family(b, "pyleak_outstanding_allocations", "gauge", "Outstanding allocations "
-		       "older than -o.");
-		series(b, "pyleak_outstanding_allocations", &l);
+		break;
+	case SC_MEM_COUNT:
 		value_u(b, s->mem.count);
-		family(b, "pyleak_outstanding_growth_bytes_per_second", "gauge", "Growth of "
-		       "outstanding memory: the sum of every stack's rate over the trend window.");
-		series(b, "pyleak_outstanding_growth_bytes_per_second", &l);
+		break;
+	case SC_MEM_RATE:
 		value_d(b, rate_sum(&s->mem));
-	}
-	if (m->fds) {
-		family(b, "pyleak_open_fds", "gauge", "Open fds by origin (traced: created while "
-		       "traced, older than -o; before: open when tracing began; untracked: made "
-		       "by syscalls not followed) and type.");
-		fd_types(s, traced);
-		for (k = 0; k < FD__TYPES; k++) {
-			static const char *const origin[3] = { "traced", "before", "untracked" };
-			const uint32_t *t[3] = { traced, s->fds_before.types, s->fds_untracked.types };
-			int g;
-
-			for (g = 0; g < 3; g++) {
-				if (!t[g][k])
-					continue;
-				series(b, "pyleak_open_fds", &l);
-				obuf__printf(b, ",origin=\"%s\",type=\"%s\"", origin[g],
-					     fds__type_name(k));
-				value_u(b, t[g][k]);
-			}
-		}
-		if (s->fds_open >= 0) {
-			family(b, "pyleak_process_open_fds", "gauge", "Fds open in the process now "
-			       "(/proc/PID/fd).");
-			series(b, "pyleak_process_open_fds", &l);
-			value_u(b, s->fds_open);
-		}
-		family(b, "pyleak_open_fds_growth_per_second", "gauge", "Growth of traced open "
-		       "fds: the sum of every stack's rate over the trend window.");
-		series(b, "pyleak_open_fds_growth_per_second", &l);
+		break;
+	case SC_FDS_OPEN:
+		value_u(b, s->fds_open);
+		break;
+	case SC_FDS_RATE:
 		value_d(b, rate_sum(&s->fds));
+		break;
 	}
-	for (k = 0; k < STAT__COUNT; k++) {
-		snprintf(name, sizeof(name), "pyleak_%s_total", snapshot__stat_names[k]);
-		family(b, name, "counter", stat_help[k] ? stat_help[k] : "A tracing counter.");
-		series(b, name, &l);
-		value_u(b, s->stats[k]);
-	}
+}
 
-	if (m->memory)
-		nmem = top_names(&s->mem, o->top, &mem, &cut_mem);
-	if (m->fds)
-		nfds = top_names(&s->fds, o->top, &fds, &cut_fds);
-	if (nmem) {
-		family(b, "pyleak_stack_outstanding_bytes", "gauge", "Outstanding bytes of the top "
-		       "stacks (--metrics-top), by innermost frame.");
-		for (i = 0; i < nmem; i++) {
-			stack_series(b, "pyleak_stack_outstanding_bytes", &l, mem[i].name);
-			value_u(b, mem[i].amount);
+static void put_open_fds(struct obuf *b, const char *name, const struct proc *p, int arg)
+{
+	static const char *const origin[3] = { "traced", "before", "untracked" };
+	const uint32_t *t[3] = { p->traced, p->s->fds_before.types, p->s->fds_untracked.types };
+	int g, k;
+
+	for (k = 0; k < FD__TYPES; k++)
+		for (g = 0; g < 3; g++) {
+			if (!t[g][k])
+				continue;
+			series(b, name, &p->l);
+			obuf__printf(b, ",origin=\"%s\",type=\"%s\"", origin[g], fds__type_name(k));
+			value_u(b, t[g][k]);
 		}
-		family(b, "pyleak_stack_outstanding_allocations", "gauge", "Outstanding "
-		       "allocations of the top stacks, by innermost frame.");
-		for (i = 0; i < nmem; i++) {
-			stack_series(b, "pyleak_stack_outstanding_allocations", &l, mem[i].name);
-			value_u(b, mem[i].count);
-		}
-		family(b, "pyleak_stack_growth_bytes_per_second", "gauge", "Growth rate of the "
-		       "top stacks' outstanding bytes over the trend window.");
-		for (i = 0; i < nmem; i++) {
-			stack_series(b, "pyleak_stack_growth_bytes_per_second", &l, mem[i].name);
-			value_d(b, mem[i].rate);
-		}
+}
+
+static void put_stat(struct obuf *b, const char *name, const struct proc *p, int k)
+{
+	series(b, name, &p->l);
+	value_u(b, p->s->stats[k]);
+}
+
+/* The stack series: arg is the section * 3 + the value (amount, count, rate). */
+static void put_stacks(struct obuf *b, const char *name, const struct proc *p, int arg)
+{
+	int sec = arg / 3, what = arg % 3, i;
+
+	for (i = 0; i < p->ntop[sec]; i++) {
+		const struct named *nm = &p->top[sec][i];
+
+		stack_series(b, name, &p->l, nm->name);
+		if (what == 2)
+			value_d(b, nm->rate);
+		else
+			value_u(b, what ? nm->count : nm->amount);
 	}
-	if (nfds) {
-		family(b, "pyleak_stack_open_fds", "gauge", "Open fds of the top fd stacks, by "
-		       "innermost frame.");
-		for (i = 0; i < nfds; i++) {
-			stack_series(b, "pyleak_stack_open_fds", &l, fds[i].name);
-			value_u(b, fds[i].amount);
-		}
-		family(b, "pyleak_stack_open_fds_growth_per_second", "gauge", "Growth rate of the "
-		       "top fd stacks' open fds over the trend window.");
-		for (i = 0; i < nfds; i++) {
-			stack_series(b, "pyleak_stack_open_fds_growth_per_second", &l, fds[i].name);
-			value_d(b, fds[i].rate);
-		}
+}
+
+static void put_cut(struct obuf *b, const char *name, const struct proc *p, int arg)
+{
+	static const char *const section[2] = { "memory", "fds" };
+	const struct report_meta *m = p->s->meta;
+	bool on[2] = { m->memory, m->fds };
+	int j;
+
+	for (j = 0; j < 2; j++) {
+		if (!on[j])
+			continue;
+		series(b, name, &p->l);
+		obuf__printf(b, ",section=\"%s\"", section[j]);
+		value_u(b, p->cut[j]);
 	}
-	family(b, "pyleak_stacks_cut", "gauge", "Stacks with something outstanding that are not "
-	       "in the stack series (past --metrics-top), by section.");
-	if (m->memory) {
-		series(b, "pyleak_stacks_cut", &l);
-		obuf__puts(b, ",section=\"memory\"");
-		value_u(b, cut_mem);
+}
+
+/* Every per-process family but the counters, in exposition order. */
+static const struct family_def families[] = {
+	{ "pyleak_coverage_info", "gauge", "What is traced and how (always 1): coverage full or "
+	  "partial, the allocator, fd tracing.", 0, put_coverage, 0 },
+	{ "pyleak_report_timestamp_seconds", "gauge", "When the last report was taken (Unix "
+	  "time).", 0, put_scalar, SC_TIMESTAMP },
+	{ "pyleak_tracing_seconds", "gauge", "How long the process has been traced.", 0,
+	  put_scalar, SC_TRACING },
+	{ "pyleak_outstanding_bytes", "gauge", "Memory held by outstanding allocations older "
+	  "than -o.", NEED_MEM, put_scalar, SC_MEM_BYTES },
+	{ "pyleak_outstanding_allocations", "gauge", "Outstanding allocations older than -o.",
+	  NEED_MEM, put_scalar, SC_MEM_COUNT },
+	{ "pyleak_outstanding_growth_bytes_per_second", "gauge", "Growth of outstanding memory: "
+	  "the sum of every stack's rate over the trend window.", NEED_MEM, put_scalar,
+	  SC_MEM_RATE },
+	{ "pyleak_open_fds", "gauge", "Open fds by origin (traced: created while traced, older "
+	  "than -o; before: open when tracing began; untracked: made by syscalls not followed) "
+	  "and type.", NEED_FDS, put_open_fds, 0 },
+	{ "pyleak_process_open_fds", "gauge", "Fds open in the process now (/proc/PID/fd).",
+	  NEED_FDS | NEED_OPEN, put_scalar, SC_FDS_OPEN },
+	{ "pyleak_open_fds_growth_per_second", "gauge", "Growth of traced open fds: the sum of "
+	  "every stack's rate over the trend window.", NEED_FDS, put_scalar, SC_FDS_RATE },
+	{ NULL },	/* the counters go here */
+	{ "pyleak_stack_outstanding_bytes", "gauge", "Outstanding bytes of the top stacks "
+	  "(--metrics-top), by innermost frame.", NEED_TOP_MEM, put_stacks, SEC_MEM * 3 + 0 },
+	{ "pyleak_stack_outstanding_allocations", "gauge", "Outstanding allocations of the top "
+	  "stacks, by innermost frame.", NEED_TOP_MEM, put_stacks, SEC_MEM * 3 + 1 },
+	{ "pyleak_stack_growth_bytes_per_second", "gauge", "Growth rate of the top stacks' "
+	  "outstanding bytes over the trend window.", NEED_TOP_MEM, put_stacks, SEC_MEM * 3 + 2 },
+	{ "pyleak_stack_open_fds", "gauge", "Open fds of the top fd stacks, by innermost frame.",
+	  NEED_TOP_FDS, put_stacks, SEC_FDS * 3 + 0 },
+	{ "pyleak_stack_open_fds_growth_per_second", "gauge", "Growth rate of the top fd stacks' "
+	  "open fds over the trend window.", NEED_TOP_FDS, put_stacks, SEC_FDS * 3 + 2 },
+	{ "pyleak_stacks_cut", "gauge", "Stacks with something outstanding that are not in the "
+	  "stack series (past --metrics-top), by section.", 0, put_cut, 0 },
+};
+
+/* HELP and TYPE once, then the series of every process that has some. */
+static void emit(struct obuf *b, const struct family_def *f, const struct proc *v, int n)
+{
+	bool head = false;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (!has(&v[i], f->need))
+			continue;
+		if (!head)
+			family(b, f->name, f->type, f->help);
+		head = true;
+		f->put(b, f->name, &v[i], f->arg);
 	}
-	if (m->fds) {
-		series(b, "pyleak_stacks_cut", &l);
-		obuf__puts(b, ",section=\"fds\"");
-		value_u(b, cut_fds);
+}
+
+void out_prom__render(const struct report_set *set, const struct prom_opts *o, struct obuf *b)
+{
+	struct proc *v = calloc(set->n ? set->n : 1, sizeof(*v));
+	char name[96];
+	size_t f;
+	int i, n = 0, k;
+
+	obuf__reset(b);
+	if (!v) {
+		b->oom = true;
+		return;
+	}
+	/* an untraceable process has no data: no series (text and JSON list it) */
+	for (i = 0; i < set->n; i++)
+		if (out__has_data(set->procs[i]))
+			proc_init(&v[n++], set->procs[i], o->top);
+	for (f = 0; f < sizeof(families) / sizeof(*families); f++) {
+		if (families[f].name) {
+			emit(b, &families[f], v, n);
+			continue;
+		}
+		for (k = 0; k < STAT__COUNT; k++) {
+			struct family_def c = { name, "counter", stat_help[k] ? stat_help[k] :
+						"A tracing counter.", 0, put_stat, k };
+
+			snprintf(name, sizeof(name), "pyleak_%s_total", snapshot__stat_names[k]);
+			emit(b, &c, v, n);
+		}
 	}
 	if (o->pyroscope) {
 		family(b, "pyleak_pyroscope_pushes_total", "counter", "Profiles pushed to "
-		       "Pyroscope (--pyroscope).");
+		       "Pyroscope (--pyroscope), one per process and report.");
 		obuf__printf(b, "pyleak_pyroscope_pushes_total %" PRIu64 "\n", o->pushes);
 		family(b, "pyleak_pyroscope_push_failures_total", "counter", "Pushes to Pyroscope "
 		       "that failed after their retries.");
 		obuf__printf(b, "pyleak_pyroscope_push_failures_total %" PRIu64 "\n",
 			     o->push_failures);
 	}
-	free(mem);
-	free(fds);
+	for (i = 0; i < n; i++) {
+		free(v[i].top[SEC_MEM]);
+		free(v[i].top[SEC_FDS]);
+	}
+	free(v);
 }

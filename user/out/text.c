@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * The text report: a header per section, the top stacks with their
- * trend, and the counters. Stacks show their innermost --frames frames;
+ * The text report: a section per process (its labels, the top stacks
+ * with their trend, and the counters). Stacks show their innermost --frames frames;
  * the import system's own frames (<frozen importlib._bootstrap> & co.) are
  * folded into one line, as tracemalloc and memray users expect.
  */
@@ -215,31 +215,100 @@ static const char *as_of_line(uint32_t why)
 static void print_who(const struct report_meta *m, FILE *f)
 {
 	fprintf(f, "pid %d (", m->pid);
-	put_target_str(f, m->comm);
-	if (m->ns_pid != m->pid)
+	put_target_str(f, m->comm ? m->comm : "");
+	if (m->ns_pid && m->ns_pid != m->pid)
 		fprintf(f, ", pid %d in its namespace", m->ns_pid);
-	if (m->container[0])
+	if (m->container && m->container[0])
 		fprintf(f, ", container %.12s", m->container);
 	fputc(')', f);
 }
 
-void out_text__render(const struct snapshot *sn, const struct out_opts *o, FILE *f)
+/*
+ * A process's first line: who, what, how much. "exited (why)" for one that
+ * has gone since the previous report (its last data follows).
+ */
+static void print_head(const struct snapshot *sn, FILE *f)
 {
 	const struct report_meta *m = sn->meta;
-	char b1[32], b2[32], b3[32], ts[16];
-	time_t wall = (time_t)sn->timestamp;
-	int i, k;
+	char b1[32];
 
-	strftime(ts, sizeof(ts), "%H:%M:%S", localtime(&wall));
-	fprintf(f, "%s%s ", sn->final ? "Final report " : "", ts);
 	print_who(m, f);
+	if (sn->status == PROC_EXITED) {
+		fputs(" exited", f);
+		if (sn->reason) {
+			fputs(" (", f);
+			put_target_str(f, sn->reason);
+			fputc(')', f);
+		}
+		fputs(", its last state:", f);
+	}
+	fprintf(f, " CPython %s", m->python ? m->python : "?");
 	if (m->memory)
-		fprintf(f, " CPython %s, coverage %s (allocator %s): %s outstanding in %" PRIu64
-			" allocations%s\n", m->python, m->coverage, m->allocator,
+		fprintf(f, ", coverage %s (allocator %s): %s outstanding in %" PRIu64
+			" allocations%s\n", m->coverage, m->allocator,
 			human(sn->mem.amount, b1, sizeof(b1)), sn->mem.count,
 			sn->min_age_ns ? " older than -o" : "");
 	else
-		fprintf(f, " CPython %s: memory not traced (--fds-only)\n", m->python);
+		fprintf(f, ": memory not traced (--fds-only)\n");
+}
+
+/*
+ * The label line under it: the command line, the build, where it was
+ * forked from, and its cgroup when no container id names it (with several
+ * processes only: on its own, a host process's session scope is noise; the
+ * root cgroup "/" says nothing).
+ */
+static void print_label(const struct snapshot *sn, bool several, FILE *f)
+{
+	const struct report_meta *m = sn->meta;
+	const char *sep = "  ";
+
+	if (m->cmdline && m->cmdline[0]) {
+		fputs("  command: ", f);
+		put_target_str(f, m->cmdline);
+		sep = "; ";
+	}
+	if (m->build) {
+		fprintf(f, "%s%s", sep, !strcmp(m->build, "pgo") ? "PGO build (pymalloc inlined)" :
+			"standard build");
+		sep = "; ";
+	}
+	if (sn->parent) {
+		fprintf(f, "%sforked from pid %d", sep, (int)sn->parent);
+		sep = "; ";
+	}
+	if (several && m->cgroup && m->cgroup[0] && strcmp(m->cgroup, "/") &&
+	    !(m->container && m->container[0])) {
+		fprintf(f, "%scgroup ", sep);
+		put_target_str(f, m->cgroup);
+		sep = "; ";
+	}
+	if (*sep == ';')	/* something was said */
+		fputc('\n', f);
+}
+
+/* An untraceable process: one line. */
+static void print_untraceable(const struct snapshot *sn, FILE *f)
+{
+	const struct report_meta *m = sn->meta;
+
+	print_who(m, f);
+	fputs(" not traced: ", f);
+	put_target_str(f, sn->reason ? sn->reason : "no reason given");
+	if (m->cmdline && m->cmdline[0]) {
+		fputs("; command: ", f);
+		put_target_str(f, m->cmdline);
+	}
+	fputc('\n', f);
+}
+
+/* What one process's section holds after its label: today's report body. */
+static void print_body(const struct snapshot *sn, const struct out_opts *o, FILE *f)
+{
+	const struct report_meta *m = sn->meta;
+	char b1[32], b2[32], b3[32];
+	int i, k;
+
 	if (as_of_line(sn->as_of))
 		fprintf(f, "%s\n", as_of_line(sn->as_of));
 	for (i = 0; i < sn->mem.n && i < o->top; i++) {
@@ -274,7 +343,62 @@ void out_text__render(const struct snapshot *sn, const struct out_opts *o, FILE 
 	if (sn->frames_unreadable)
 		fprintf(f, "note: %" PRIu64 " frames of the outstanding stacks could not be read: "
 			"their code was freed before it was symbolized\n", sn->frames_unreadable);
-	if (sn->final && sn->exit_reason)
-		fprintf(f, "Detached (%s).\n", sn->exit_reason);
+}
+
+/* "3 processes (1 exited, 1 not traced)" */
+static void print_process_count(const struct report_set *set, FILE *f)
+{
+	int i, exited = 0, untraced = 0;
+
+	for (i = 0; i < set->n; i++) {
+		exited += set->procs[i]->status == PROC_EXITED;
+		untraced += set->procs[i]->status == PROC_UNTRACEABLE;
+	}
+	if (!set->n) {
+		fputs("no CPython process traced\n", f);
+		return;
+	}
+	fprintf(f, "%d process%s", set->n, set->n > 1 ? "es" : "");
+	if (exited && untraced)
+		fprintf(f, " (%d exited, %d not traced)", exited, untraced);
+	else if (exited || untraced)
+		fprintf(f, " (%d %s)", exited + untraced, exited ? "exited" : "not traced");
+	fputc('\n', f);
+}
+
+/*
+ * One process: the report's time before its first line, as when one
+ * process was all the tool traced. Several: a header line with the report's
+ * number, then a section per process in rank order, each beginning "== ".
+ */
+void out_text__render(const struct report_set *set, const struct out_opts *o, FILE *f)
+{
+	bool several = set->n != 1;
+	time_t wall = (time_t)set->timestamp;
+	char ts[16];
+	int i;
+
+	strftime(ts, sizeof(ts), "%H:%M:%S", localtime(&wall));
+	if (several) {
+		fprintf(f, "%s %u at %s: ", set->final ? "Final report" : "Report", set->report, ts);
+		print_process_count(set, f);
+	} else {
+		fprintf(f, "%s%s ", set->final ? "Final report " : "", ts);
+	}
+	for (i = 0; i < set->n; i++) {
+		const struct snapshot *sn = set->procs[i];
+
+		if (several)
+			fputs("== ", f);
+		if (!out__has_data(sn)) {
+			print_untraceable(sn, f);
+			continue;
+		}
+		print_head(sn, f);
+		print_label(sn, several, f);
+		print_body(sn, o, f);
+	}
+	if (set->final && set->exit_reason)
+		fprintf(f, "Detached (%s).\n", set->exit_reason);
 	fputc('\n', f);
 }
