@@ -145,6 +145,11 @@ static json_t *json_process(const struct snapshot *sn, const struct out_opts *op
 		return o;
 	json_object_set_new(o, "coverage", json_nullable(m->coverage));
 	json_object_set_new(o, "coverage_note", json_nullable(m->coverage_note));
+	/* sampled: every byte and count of the memory section is an estimate */
+	json_object_set_new(o, "sampling", m->sample_bytes ?
+			    json_pack("{s:I,s:b}", "mean_bytes", (json_int_t)m->sample_bytes,
+				      "estimates", 1) : json_null());
+	json_object_set_new(o, "budget", json_nullable(m->budget_note));
 	json_object_set_new(o, "allocator", json_nullable(m->allocator));
 	json_object_set_new(o, "probes", json_pack("{s:i,s:i}", "functions", m->functions,
 						   "emulated", m->emulated));

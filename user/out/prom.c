@@ -242,7 +242,7 @@ static void put_coverage(struct obuf *b, const char *name, const struct proc *p,
 }
 
 enum scalar { SC_TIMESTAMP, SC_TRACING, SC_MEM_BYTES, SC_MEM_COUNT, SC_MEM_RATE, SC_FDS_OPEN,
-	      SC_FDS_RATE };
+	      SC_FDS_RATE, SC_SAMPLE_BYTES, SC_BUDGET };
 
 static void put_scalar(struct obuf *b, const char *name, const struct proc *p, int which)
 {
@@ -270,6 +270,12 @@ static void put_scalar(struct obuf *b, const char *name, const struct proc *p, i
 		break;
 	case SC_FDS_RATE:
 		value_d(b, rate_sum(&s->fds));
+		break;
+	case SC_SAMPLE_BYTES:
+		value_u(b, s->meta->sample_bytes);
+		break;
+	case SC_BUDGET:
+		value_u(b, s->meta->budget_note != NULL);
 		break;
 	}
 }
@@ -363,6 +369,12 @@ static const struct family_def families[] = {
 	  "open fds over the trend window.", NEED_TOP_FDS, put_stacks, SEC_FDS * 3 + 2 },
 	{ "pyleak_stacks_cut", "gauge", "Stacks with something outstanding that are not in the "
 	  "stack series (past --metrics-top), by section.", 0, put_cut, 0 },
+	{ "pyleak_sample_bytes", "gauge", "Mean bytes between sampled allocations (0: every "
+	  "allocation is recorded); when sampled the memory series are estimates.", NEED_MEM,
+	  put_scalar, SC_SAMPLE_BYTES },
+	{ "pyleak_budget_active", "gauge", "1 while --max-overhead (or a full allocation map) has "
+	  "raised this process's sampling or paused its allocation probes.", NEED_MEM, put_scalar,
+	  SC_BUDGET },
 };
 
 /* HELP and TYPE once, then the series of every process that has some. */

@@ -230,7 +230,7 @@ static void print_who(const struct report_meta *m, FILE *f)
 static void print_head(const struct snapshot *sn, FILE *f)
 {
 	const struct report_meta *m = sn->meta;
-	char b1[32];
+	char b1[32], b2[32];
 
 	print_who(m, f);
 	if (sn->status == PROC_EXITED) {
@@ -243,7 +243,14 @@ static void print_head(const struct snapshot *sn, FILE *f)
 		fputs(", its last state:", f);
 	}
 	fprintf(f, " CPython %s", m->python ? m->python : "?");
-	if (m->memory)
+	if (m->memory && m->sample_bytes)
+		fprintf(f, ", coverage %s (allocator %s): ~%s outstanding in ~%" PRIu64
+			" allocations%s (estimates: one allocation sampled per %s allocated, "
+			"on average)\n", m->coverage, m->allocator,
+			human(sn->mem.amount, b1, sizeof(b1)), sn->mem.count,
+			sn->min_age_ns ? " older than -o" : "",
+			human(m->sample_bytes, b2, sizeof(b2)));
+	else if (m->memory)
 		fprintf(f, ", coverage %s (allocator %s): %s outstanding in %" PRIu64
 			" allocations%s\n", m->coverage, m->allocator,
 			human(sn->mem.amount, b1, sizeof(b1)), sn->mem.count,
@@ -311,12 +318,18 @@ static void print_body(const struct snapshot *sn, const struct out_opts *o, FILE
 
 	if (as_of_line(sn->as_of))
 		fprintf(f, "%s\n", as_of_line(sn->as_of));
+	if (m->budget_note) {
+		fputs("budget: ", f);
+		put_target_str(f, m->budget_note);
+		fputc('\n', f);
+	}
 	for (i = 0; i < sn->mem.n && i < o->top; i++) {
 		const struct series *s = sn->mem.v[i].s;
+		const char *est = m->sample_bytes ? "~" : "";
 
-		fprintf(f, "#%d %-9s %s in %" PRIu64 " allocations, %s/s over the last %u reports "
-			"(%s%s since the last), oldest %.1fs\n", i + 1, trend__name(s->trend),
-			human(s->amount, b1, sizeof(b1)), s->count, human(s->rate, b2, sizeof(b2)),
+		fprintf(f, "#%d %-9s %s%s in %s%" PRIu64 " allocations, %s/s over the last %u reports "
+			"(%s%s since the last), oldest %.1fs\n", i + 1, trend__name(s->trend), est,
+			human(s->amount, b1, sizeof(b1)), est, s->count, human(s->rate, b2, sizeof(b2)),
 			s->nhist, s->growth >= 0 ? "+" : "", human(s->growth, b3, sizeof(b3)),
 			sn->now - s->oldest_ns / 1e9);
 		print_frames(&sn->mem.v[i], o, f);
