@@ -854,6 +854,17 @@ int collect__run(struct collector *c, bool final, const char *exit_reason, uint3
 	return err;
 }
 
+void collect__mark_held(struct collector *c)
+{
+	struct stack_state *st;
+	uint64_t key;
+	size_t i = 0;
+
+	while (u64map__next(&c->stacks, &i, &key, (void **)&st))
+		if (st->s[SEC_MEM].amount || st->s[SEC_FDS].amount)
+			stacks__mark(c->stacks_tab, st->frames_id);
+}
+
 /* Forget a process that is gone: its records in the maps. */
 static void purge_entry(struct collector *c, const void *k, const void *v)
 {

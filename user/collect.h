@@ -49,6 +49,9 @@ struct collect_req {
 	const struct snapshot *out;
 };
 int collect__round(struct collect_req *reqs, int n, int allocs_fd);
+/* Keep the stacks its last snapshot shows in the stack table through the
+ * next sweep (a process retired before its last section is rendered). */
+void collect__mark_held(struct collector *c);
 /* A process that is gone: delete its records from the allocs and fds maps. */
 void collect__purge(struct collector *c);
 /* A sampled allocation of size bytes, sampled with mean interval mean

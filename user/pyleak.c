@@ -765,7 +765,7 @@ static struct target *find_target(pid_t pid)
 	int i;
 
 	for (i = 0; i < tr.n; i++)
-		if (tr.t[i]->pid == pid)
+		if (tr.t[i]->pid == pid && !tr.t[i]->retired)
 			return tr.t[i];
 	return NULL;
 }
@@ -775,8 +775,8 @@ static struct symbolizer *symbolizer_of(void *ctx, uint32_t pid)
 	struct target *t = find_target(pid);
 
 	(void)ctx;
-	/* an exec'd process's memory is another program's now */
-	return t && t->status == PROC_TRACED && !t->reason[0] ? t->sym : NULL;
+	/* a retired process's memory is gone, or another program's */
+	return t && t->status == PROC_TRACED ? t->sym : NULL;
 }
 
 static int traced_count(void)
@@ -871,7 +871,8 @@ static void remove_target(int i)
 
 	if (t->status != PROC_UNTRACEABLE) {
 		target__close(t, &tr.sh);
-		tr.slot_used[t->slot] = false;
+		if (!t->retired)
+			tr.slot_used[t->slot] = false;
 	}
 	free(t);
 	memmove(&tr.t[i], &tr.t[i + 1], (tr.n - i - 1) * sizeof(tr.t[0]));
@@ -930,6 +931,36 @@ static void check_pending(void)
 	}
 }
 
+/* A traced process that ended (exit, exec) waits, retired, for the report
+ * that shows its last section. */
+static bool ended(const struct target *t)
+{
+	return t->retired;
+}
+
+static int live_count(void)
+{
+	int i, k = 0;
+
+	for (i = 0; i < tr.n; i++)
+		k += tr.t[i]->status == PROC_TRACED && !ended(tr.t[i]);
+	return k;
+}
+
+/* Its last section now, as of its end; its pid is free for a new image. */
+static void retire(struct target *t, const char *why)
+{
+	int i;
+
+	/* its collection sweeps the stack table: the others retired keep theirs */
+	for (i = 0; i < tr.n; i++)
+		if (tr.t[i]->retired)
+			collect__mark_held(tr.t[i]->col);
+	if (target__retire(t, &tr.sh, why))
+		warn("pid %d: cannot read its last state: %s", t->pid, strerror(errno));
+	tr.slot_used[t->slot] = false;
+}
+
 /* What BPF announced (bpf/pyleak.bpf.c: fork_watch, exec_watch, exit_watch). */
 static int on_proc_event(void *ctx, void *data, size_t len)
 {
@@ -956,37 +987,22 @@ static int on_proc_event(void *ctx, void *data, size_t len)
 		}
 		break;
 	case PROC_EV_EXEC:
-		if (t && t->status == PROC_TRACED && !t->reason[0]) {
-			snprintf(t->reason, sizeof(t->reason), "exec'd a new program");
-			if (t->root && traced_count() == 1)
+		if (t && t->status == PROC_TRACED) {
+			if (t->root && live_count() == 1)
 				warn("pid %d exec'd a new program; the traced image is gone", t->pid);
+			retire(t, "exec'd a new program");
 		}
 		if ((t && env.follow) || env.all)
 			add_pending(ev->pid, 0, true);
 		break;
 	case PROC_EV_EXIT:
-		if (t && t->status == PROC_TRACED && !t->reason[0])
-			snprintf(t->reason, sizeof(t->reason), "exited");
+		if (t && t->status == PROC_TRACED)
+			retire(t, "exited");
 		break;
 	}
 	return 0;
 }
 
-/* A traced process that ended (exit, exec) is still traced until the report
- * that shows its last section. */
-static bool ended(const struct target *t)
-{
-	return t->status == PROC_TRACED && t->reason[0];
-}
-
-static int live_count(void)
-{
-	int i, k = 0;
-
-	for (i = 0; i < tr.n; i++)
-		k += tr.t[i]->status == PROC_TRACED && !ended(tr.t[i]);
-	return k;
-}
 
 static int cmp_sections(const void *a, const void *b)
 {
@@ -1091,15 +1107,17 @@ static int report_all(struct reporter *rep, bool final, const char *reason)
 
 		if (t->status != PROC_TRACED)
 			continue;
+		if (ended(t)) {
+			/* collected when it ended: its stacks stay through this sweep */
+			collect__mark_held(t->col);
+			continue;
+		}
 		why = target__frozen(t, &tr.sh, &ns);
 		if (!why && tr.sh.skel->bss->frozen) {
 			why = tr.sh.skel->bss->frozen;
 			ns = tr.sh.skel->bss->frozen_ns;
 		}
-		/* an ended process's section is its last: final, with its own reason
-		 * (the run's, in the run's final report) */
-		reqs[n] = (struct collect_req){ t->col, final || ended(t), final ? reason : t->reason,
-						why, ns, NULL };
+		reqs[n] = (struct collect_req){ t->col, final, final ? reason : NULL, why, ns, NULL };
 		of[n++] = t;
 	}
 	stacks__consume(tr.sh.stacks);
@@ -1109,14 +1127,25 @@ static int report_all(struct reporter *rep, bool final, const char *reason)
 	for (i = 0; i < n; i++) {
 		struct snapshot *sn = (struct snapshot *)reqs[i].out;
 
-		sn->status = ended(of[i]) ? PROC_EXITED : PROC_TRACED;
-		sn->reason = ended(of[i]) ? of[i]->reason : NULL;
+		sn->status = PROC_TRACED;
+		sn->reason = NULL;
 		sn->parent = of[i]->parent;
 		procs[np++] = sn;
 	}
-	for (i = 0; i < tr.n; i++)
-		if (tr.t[i]->status == PROC_UNTRACEABLE)
-			procs[np++] = &tr.t[i]->stub;
+	for (i = 0; i < tr.n; i++) {
+		struct target *t = tr.t[i];
+
+		if (t->status == PROC_UNTRACEABLE) {
+			procs[np++] = &t->stub;
+		} else if (ended(t) && t->last) {
+			struct snapshot *sn = (struct snapshot *)t->last;
+
+			sn->status = PROC_EXITED;
+			sn->reason = t->reason;
+			sn->parent = t->parent;
+			procs[np++] = sn;
+		}
+	}
 	qsort(procs, np, sizeof(procs[0]), cmp_sections);
 	set = (struct report_set){
 		.report = tr.nreports++, .final = final, .exit_reason = final ? reason : NULL,
@@ -1129,7 +1158,7 @@ static int report_all(struct reporter *rep, bool final, const char *reason)
 	if (!final)
 		apply_budget(reqs, of, n);
 	/* an ended process's last section is out: forget it */
-	for (i = tr.n - 1; !final && i >= 0; i--)
+	for (i = tr.n - 1; i >= 0; i--)
 		if (ended(tr.t[i]))
 			remove_target(i);
 	return ret ? -EPIPE : 0;
@@ -1386,6 +1415,12 @@ int main(int argc, char **argv)
 		if (deadline && now_s() >= deadline) {
 			reason = "duration";
 			break;
+		}
+		/* All gone but an exec'd one not yet known to be a CPython: the
+		 * report waits (it would drop the last section the final shows). */
+		if (now_s() >= next && !env.all && !live_count()) {
+			next = now_s() + 0.1;
+			continue;
 		}
 		if (now_s() >= next) {
 			reports++;

@@ -280,7 +280,7 @@ static int read_table(struct pyproc *p, const char *wrapper, uint32_t runtime_of
 
 		/* 3.12+: the table is in _PyRuntime; the decode must agree. */
 		if (!ret && t->addr != expect)
-			warn("pid %d: %s reads its table at 0x%lx, offsets say 0x%lx; using the code's",
+			info("pid %d: %s reads its table at 0x%lx, offsets say 0x%lx; using the code's",
 			     p->pid, wrapper, (unsigned long)t->addr, (unsigned long)expect);
 		if (ret)
 			t->addr = expect;
@@ -556,6 +556,19 @@ int pyproc__open(struct pyproc *p, pid_t pid, char *err, size_t errlen)
 	      read_table(p, "PyObject_Malloc", p->off.runtime_alloc_obj, &p->obj, err, errlen);
 	if (ret)
 		goto out;
+	/* Caught between its exec and its start-up (-a, a followed exec): the
+	 * tables are not relocated yet; the caller looks again. */
+	{
+		const struct map_entry *a = procmaps__find(&m, p->raw.malloc),
+				       *b = procmaps__find(&m, p->obj.malloc);
+
+		if (!a || !a->exec || !b || !b->exec) {
+			snprintf(err, errlen, "its allocator tables are not set up yet (the "
+				 "interpreter is starting)");
+			ret = -EAGAIN;
+			goto out;
+		}
+	}
 	if (p->obj.malloc == p->raw.malloc)
 		p->alloc_kind = PYALLOC_MALLOC;
 	else if (p->obj.ctx)

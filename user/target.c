@@ -206,9 +206,9 @@ void target__stop(struct target *t)
 void target__close(struct target *t, const struct tracer_shared *sh)
 {
 	probes__detach(&t->probes);
-	if (t->col)
+	if (t->col && !t->retired)
 		collect__purge(t->col);
-	if (t->in_bpf || t->parent)
+	if (!t->retired && (t->in_bpf || t->parent))
 		delete_cfg(t, sh);
 	census__free(t->census);
 	collect__free(t->col);
@@ -291,4 +291,27 @@ uint64_t target__cpu_ns(const struct target *t)
 			 &ut, &st) != 2 || hz <= 0)
 		return 0;
 	return (ut + st) * (1000000000ULL / hz);
+}
+
+int target__retire(struct target *t, const struct tracer_shared *sh, const char *reason)
+{
+	struct collect_req r = { t->col, true, NULL, 0, 0, NULL };
+	int ret;
+
+	snprintf(t->reason, sizeof(t->reason), "%s", reason);
+	r.exit_reason = t->reason;
+	r.frozen = target__frozen(t, sh, &r.frozen_ns);
+	if (!r.frozen)
+		r.frozen = FREEZE_EXIT;
+	if (t->census)
+		census__stop(t->census);
+	stacks__consume(sh->stacks);
+	ret = collect__round(&r, 1, bpf_map__fd(sh->skel->maps.allocs));
+	t->last = ret ? NULL : r.out;
+	probes__detach(&t->probes);
+	collect__purge(t->col);
+	if (t->in_bpf || t->parent)
+		delete_cfg(t, sh);
+	t->retired = true;
+	return ret;
 }

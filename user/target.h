@@ -62,6 +62,11 @@ struct target {
 	struct budget_state budget;	/* --max-overhead */
 	char budget_note[256];
 	bool paused;			/* its allocation probes are off (the budget) */
+	/* Ended (exit, exec): its last snapshot was taken at once and its
+	 * BPF state released (the pid may be traced again, a new image); the
+	 * snapshot waits for the next report. */
+	bool retired;
+	const struct snapshot *last;
 };
 
 /*
@@ -78,6 +83,9 @@ void target__untraceable(struct target *t, pid_t pid, const char *reason);
 /* Its probes off and its census stopped (before the final report's
  * detach of everything, or when it is gone). */
 void target__stop(struct target *t);
+/* Its end: last snapshot (final, reason), then its probes, records and
+ * procs entry released; collector and census kept for the rendering. */
+int target__retire(struct target *t, const struct tracer_shared *sh, const char *reason);
 /* Forget it: links, its records in the maps, its procs entry, its state. */
 void target__close(struct target *t, const struct tracer_shared *sh);
 /* --max-overhead's decisions: a new sampling interval (0: exact), its

@@ -165,8 +165,8 @@ def sc_launch_text(c, py):
     return final.splitlines()[1][:100]
 
 
-def attached_end(c, py, how, extra=()):
-    fx = c.start_fixture(py, "lifecycle_end.py", LEAK_N, "--decoy-mb", "1", "--end", how)
+def attached_end(c, py, how, extra=(), fixture_extra=()):
+    fx = c.start_fixture(py, "lifecycle_end.py", LEAK_N, "--decoy-mb", "1", "--end", how, *fixture_extra)
     c.wait_status("READY", 60, proc=fx)
     tr = c.start_tracer(["-j", "-o", "0"] + list(extra) + ["-p", str(fx.pid), INTERVAL])
     tr.wait_reports(1, 60, "a first report after attaching")
@@ -214,14 +214,16 @@ def sc_attach_target_execs(c, py):
 
 def sc_attach_exec_follow(c, py):
     """Given pyleak-bpf -p (following, the default) on a program that leaks and then execs an
-    interpreter that allocates 20 MB at AFTER-EXEC, then one report shows the old image's last
+    interpreter that waits 2 s and allocates 20 MB at AFTER-EXEC (run with -c), then one report shows the old image's last
     section (status exited, as of the exec, the leak on top with the last periodic report's
     bytes), and later reports trace the new image under the same pid: its 20 MB at
     AFTER-EXEC on top; the tracer runs on until SIGINT (exit 0)."""
     import json
-    fx, tr = attached_end(c, py, "exec")
+    # the new image waits 2 s before it allocates: it is picked up within that
+    fx, tr = attached_end(c, py, "exec", fixture_extra=("--exec-delay", "2"))
     open(os.path.join(c.dir, "end"), "w").close()
-    after = R.innermost("lifecycle_end.py", R.marked_line("lifecycle_end.py", "AFTER-EXEC"))
+    # the new image runs AFTER_EXEC with -c: its frames are "<string>", the list on line 4
+    after = R.innermost("<string>", 4, "<module>")
     end = time.monotonic() + 60
     while True:
         raw = [json.loads(l) for l in tr.stdout_lines() if l.startswith("{")]
