@@ -133,8 +133,8 @@ const struct census_result *census__last(const struct census *c);
 enum census_block_kind {
 	CENSUS_BLOCK_OBJECT,		/* an object of a type that validates: name, module */
 	CENSUS_BLOCK_STORAGE,		/* readable, but no object header at its start, with or
-					 * without a GC header: a list's item array, a str's
-					 * realloc'd buffer, a dict's keys, raw PyMem memory */
+					 * without a GC header: a list's item array, a dict's
+					 * keys, a bytearray's buffer, raw PyMem memory */
 	CENSUS_BLOCK_UNREADABLE,	/* its first bytes cannot be read (freed and unmapped) */
 };
 

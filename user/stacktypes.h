@@ -7,7 +7,7 @@
  * spread over all of them, not the first ones the map yields); once the
  * stacks are ranked, the sampled blocks of the first STACKTYPES_STACKS
  * are read (census__type_at) and tallied by type. A block that holds no
- * object (a list's item array, a str's buffer, raw PyMem memory) is
+ * object (a list's item array, a dict's keys, raw PyMem memory) is
  * tallied as "not an object", one that can no longer be read as
  * "unreadable": none is dropped.
  *
