@@ -810,7 +810,7 @@ static void scan_entry(struct collector *unused, const void *k, const void *v)
 				collect__unsample(a->size, a->sample_bytes, key->addr, &bytes, &count);
 			st = account(c, SEC_MEM, a->stack_id, a->ts_ns, bytes, count);
 			if (st)
-				stacktypes__offer(c->types, st->id, key->addr, a->size);
+				stacktypes__offer(c->types, st->id, key->addr, a->size, count);
 			return;
 		}
 	}

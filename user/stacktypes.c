@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +17,20 @@
 #include "stacktypes.h"
 #include "u64map.h"
 
-/* A uniform sample of one stack's counted blocks (Algorithm R). */
+/*
+ * A sample of one stack's counted blocks, each drawn in proportion to its
+ * weight (Efraimidis and Spirakis's A-Res): a block's key is an
+ * exponential variate over its weight, -ln(u) / w, and the smallest keys
+ * are kept. With every weight 1 it is a uniform sample of the blocks.
+ */
 struct reservoir {
-	uint64_t seen;
+	uint64_t seen;				/* blocks offered */
 	uint64_t addr[STACKTYPES_SAMPLES];
 	uint32_t size[STACKTYPES_SAMPLES];	/* bytes, UINT32_MAX: at least that */
+	float key[STACKTYPES_SAMPLES];
+	float thr;				/* full: exp(-largest key); a block of
+						 * weight 1 gets in when u > thr */
+	int imax;				/* the slot with the largest key */
 };
 
 struct stacktypes {
@@ -39,15 +49,28 @@ static double mono_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* xorshift64: one step per offer, and random() takes a lock */
-static uint64_t next_rand(struct stacktypes *t)
+/* xorshift64, as a double in (0, 1): one step per offer, and random()
+ * takes a lock */
+static double next_rand(struct stacktypes *t)
 {
 	uint64_t x = t->rng;
 
 	x ^= x << 13;
 	x ^= x >> 7;
 	x ^= x << 17;
-	return t->rng = x;
+	t->rng = x;
+	return ((x >> 11) + 0.5) / 9007199254740992.0;
+}
+
+static void find_max(struct reservoir *rv)
+{
+	int k;
+
+	rv->imax = 0;
+	for (k = 1; k < STACKTYPES_SAMPLES; k++)
+		if (rv->key[k] > rv->key[rv->imax])
+			rv->imax = k;
+	rv->thr = (float)exp(-(double)rv->key[rv->imax]);
 }
 
 struct stacktypes *stacktypes__new(const struct stacktypes_reader *r)
@@ -100,8 +123,10 @@ void stacktypes__clear(struct stacktypes *t)
 	t->unsampled = 0;
 }
 
-void stacktypes__offer(struct stacktypes *t, uint64_t stack, uint64_t addr, uint64_t size)
+void stacktypes__offer(struct stacktypes *t, uint64_t stack, uint64_t addr, uint64_t size,
+		       uint64_t weight)
 {
+	double w = weight ? (double)weight : 1, u;
 	struct reservoir *rv;
 	uint64_t k;
 	int fresh;
@@ -119,15 +144,19 @@ void stacktypes__offer(struct stacktypes *t, uint64_t stack, uint64_t addr, uint
 			return;
 	}
 	k = rv->seen++;
-	/* the first few fill it; the n-th then replaces one with chance
-	 * SAMPLES/n, so every block is kept with the same chance */
+	u = next_rand(t);
 	if (k >= STACKTYPES_SAMPLES) {
-		k = next_rand(t) % rv->seen;
-		if (k >= STACKTYPES_SAMPLES)
+		/* in only if its key, -ln(u) / w, is below the largest kept:
+		 * u > exp(-largest * w), cached for the common weight 1 */
+		if (w == 1 ? u <= rv->thr : u <= exp(-(double)rv->key[rv->imax] * w))
 			return;
+		k = rv->imax;
 	}
 	rv->addr[k] = addr;
 	rv->size[k] = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
+	rv->key[k] = (float)(-log(u) / w);
+	if (rv->seen >= STACKTYPES_SAMPLES)
+		find_max(rv);
 }
 
 static bool same_block(const struct census_block *a, const struct census_block *b)

@@ -4,7 +4,10 @@
  * them read at report time: "4.1 MiB in 3869 allocations (types of 8
  * sampled: bytes 8)". While the collector reads the allocation map, each
  * stack keeps a uniform sample of its counted blocks (reservoir sampling:
- * spread over all of them, not the first ones the map yields); once the
+ * spread over all of them, not the first ones the map yields; with
+ * --sample-bytes a recorded block is drawn in proportion to the
+ * allocations it stands for, so the shares stay shares of allocations);
+ * once the
  * stacks are ranked, the sampled blocks of the first STACKTYPES_STACKS
  * are read (census__type_at) and tallied by type. A block that holds no
  * object (a list's item array, a dict's keys, raw PyMem memory) is
@@ -19,7 +22,7 @@
  * Samples are kept for at most STACKTYPES_MAX_STACKS stacks per report
  * (about 100 bytes each); stacks first met beyond that have no types.
  * Sampling adds a map lookup per counted allocation to the collector's
- * pass: about 15 ms per million allocations.
+ * pass: about 20 ms per million allocations.
  */
 #ifndef __STACKTYPES_H
 #define __STACKTYPES_H
@@ -64,9 +67,11 @@ void stacktypes__free(struct stacktypes *t);
 /* A new collection: the last one's samples are forgotten. A NULL t (no
  * census) makes this and the calls below do nothing. */
 void stacktypes__clear(struct stacktypes *t);
-/* One counted allocation, of size bytes at addr, summed under the stack
- * whose snap_stack id is stack. */
-void stacktypes__offer(struct stacktypes *t, uint64_t stack, uint64_t addr, uint64_t size);
+/* One counted block, of size bytes at addr, summed under the stack whose
+ * snap_stack id is stack, standing for weight allocations (1; more when
+ * recorded by --sample-bytes). */
+void stacktypes__offer(struct stacktypes *t, uint64_t stack, uint64_t addr, uint64_t size,
+		       uint64_t weight);
 /*
  * After ranking: the types of the first STACKTYPES_STACKS stacks of mem
  * into their .types (valid until the next clear; the others keep NULL).

@@ -107,7 +107,7 @@ static void offer(struct world *w, int i, uint64_t count, uint64_t (*addr)(uint6
 
 	w->s[i].count = count;
 	for (k = 0; k < count; k++)
-		stacktypes__offer(w->t, w->v[i].id, addr(k), 233);
+		stacktypes__offer(w->t, w->v[i].id, addr(k), 233, 1);
 }
 
 /* block k at 1000 * k: every one bytes (addr % 10 == 0) */
@@ -182,6 +182,32 @@ static void test_sample_is_uniform(void **state)
 	}
 	assert_int_equal(total, 200 * 8);
 	assert_true(bytes > total * 0.44 && bytes < total * 0.56);
+	world_free(w);
+}
+
+/* Given --sample-bytes records, half of them bytes standing for one
+ * allocation each, half not objects standing for 9 each, then the samples
+ * are shares of allocations: about 9 in 10 not objects. */
+static void test_sample_is_weighted(void **state)
+{
+	struct world *w = world_new(1);
+	int rep, storage = 0, total = 0, i;
+	uint64_t k;
+
+	for (rep = 0; rep < 200; rep++) {
+		reset(w);
+		w->s[0].count = 1000 * (1 + 9);
+		for (k = 0; k < 2000; k++)
+			stacktypes__offer(w->t, w->v[0].id, alternating(k), 233, k & 1 ? 9 : 1);
+		stacktypes__read(w->t, &w->mem, FREEZE_NONE);
+		for (i = 0; i < w->v[0].types->n; i++)
+			if (w->v[0].types->v[i].b.kind == CENSUS_BLOCK_STORAGE)
+				storage += w->v[0].types->v[i].sampled;
+		total += w->v[0].types->read;
+		assert_int_equal(w->v[0].types->of, 10000);
+	}
+	assert_int_equal(total, 200 * 8);
+	assert_true(storage > total * 0.85 && storage < total * 0.95);
 	world_free(w);
 }
 
@@ -355,7 +381,7 @@ static void test_no_census(void **state)
 
 	assert_null(stacktypes__new_census(NULL));
 	stacktypes__clear(NULL);
-	stacktypes__offer(NULL, 1, 2, 3);
+	stacktypes__offer(NULL, 1, 2, 3, 1);
 	stacktypes__read(NULL, &mem, FREEZE_NONE);
 	stacktypes__free(NULL);
 }
@@ -381,6 +407,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sample_is_spread),
 		cmocka_unit_test(test_sample_is_uniform),
+		cmocka_unit_test(test_sample_is_weighted),
 		cmocka_unit_test(test_small_stack_is_exact),
 		cmocka_unit_test(test_sampled_text_and_estimate),
 		cmocka_unit_test(test_hostile_name),
