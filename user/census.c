@@ -56,6 +56,7 @@
  * Type flags with one value from 3.8 to 3.13 (Include/object.h); those
  * that changed (managed dicts, inline values) are in pyoffsets.c.
  */
+#define TPF_MANAGED_WEAKREF	(1ul << 3)	/* 3.12+: with MANAGED_DICT, Py_TPFLAGS_PREHEADER */
 #define TPF_HEAPTYPE		(1ul << 9)
 #define TPF_READY		(1ul << 12)
 #define TPF_HAVE_GC		(1ul << 14)
@@ -265,11 +266,19 @@ struct census {
 	double t0;
 	uint64_t objects, bytes, bad, steps;
 	bool capped;
-	char typename_buf[2 * CENSUS_NAME + 2];
 
 	struct census_result work;	/* being taken */
 	pthread_mutex_t out;		/* guards r, what the printers show */
 	struct census_result r;		/* the latest */
+	bool syms_ready;		/* (under out) the t_* addresses are final */
+
+	/*
+	 * census__type_at's reader: a census of its own that never walks,
+	 * with its own heap reader, type cache and lock (its lock field), so
+	 * that a report never waits on a census walk for lock. NULL in itself.
+	 */
+	struct census *typer;
+	int types_err;			/* (typer) of the last census__types_begin */
 };
 
 static void bad_at(struct census *c, int line);
@@ -287,7 +296,7 @@ static double mono_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-struct census *census__new(const struct census_opts *o)
+static struct census *census_alloc(const struct census_opts *o)
 {
 	struct census *c = calloc(1, sizeof(*c));
 
@@ -308,6 +317,19 @@ struct census *census__new(const struct census_opts *o)
 		census__free(c);
 		return NULL;
 	}
+	return c;
+}
+
+struct census *census__new(const struct census_opts *o)
+{
+	struct census *c = census_alloc(o);
+
+	if (c && !(c->typer = census_alloc(o))) {
+		census__free(c);
+		return NULL;
+	}
+	if (c)
+		c->typer->types_err = -ENOENT;
 	return c;
 }
 
@@ -334,7 +356,9 @@ void census__free(struct census *c)
 	free(c->r.holders);
 	free(c->work.types);
 	free(c->work.holders);
+	census__free(c->typer);
 	pthread_mutex_destroy(&c->out);
+	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
 
@@ -2261,6 +2285,9 @@ int census__take(struct census *c, const struct pyproc *p)
 {
 	int ret;
 
+	/* without the thread, census__type_at reads this target */
+	if (!c->running && !c->tp)
+		c->tp = p;
 	pthread_mutex_lock(&c->lock);
 	ret = take(c, p);
 	pthread_mutex_unlock(&c->lock);
@@ -2467,6 +2494,7 @@ out:
 		snprintf(c->r.error, sizeof(c->r.error), "%s", r->error);
 	}
 	c->published++;
+	c->syms_ready = c->syms;
 	pthread_mutex_unlock(&c->out);
 	return ret;
 }
@@ -2478,45 +2506,162 @@ int census__maybe_take(struct census *c, const struct pyproc *p, double now)
 	return census__take(c, p);
 }
 
-static const char *type_at(struct census *c, const struct pyproc *p, uint64_t addr);
+/* ---- the type of one block (census__type_at) ------------------------------ */
 
-const char *census__type_at(struct census *c, const struct pyproc *p, uint64_t addr)
+#define TYPER_CACHE_BYTES	(1u << 20)	/* the type reader's chunks: types, their names */
+#define BLOCK_HEAD		64		/* bytes read at a block's start, at most */
+
+int census__types_begin(const struct census *c)
 {
-	const char *t;
+	struct census *t = c->typer;
+	bool ready;
+	int ret;
 
-	pthread_mutex_lock(&c->lock);
-	t = type_at(c, p, addr);
-	pthread_mutex_unlock(&c->lock);
-	return t;
+	if (!t)
+		return -ENOENT;
+	pthread_mutex_lock(&t->lock);
+	if (!c->tp) {
+		ret = -ENOENT;
+		goto out;
+	}
+	t->p = c->tp;
+	if (!t->syms) {
+		/* written by the census thread before it published them, never after */
+		pthread_mutex_lock((pthread_mutex_t *)&c->out);
+		ready = c->syms_ready;
+		pthread_mutex_unlock((pthread_mutex_t *)&c->out);
+		if (!ready) {
+			ret = -EAGAIN;
+			goto out;
+		}
+		t->t_type = c->t_type;
+		t->t_list = c->t_list;
+		t->t_tuple = c->t_tuple;
+		t->t_dict = c->t_dict;
+		t->t_set = c->t_set;
+		t->t_frozenset = c->t_frozenset;
+		t->t_str = c->t_str;
+		t->t_bytes = c->t_bytes;
+		t->t_long = c->t_long;
+		t->t_bool = c->t_bool;
+		t->t_cell = c->t_cell;
+		t->t_func = c->t_func;
+		t->t_module = c->t_module;
+		t->t_method = c->t_method;
+		t->t_code = c->t_code;
+		t->set_dummy = c->set_dummy;
+		t->syms = true;
+	}
+	if (!t->h_open) {
+		ret = heapread__open(&t->h, t->p->pid, TYPER_CACHE_BYTES);
+		if (ret)
+			goto out;
+		t->h_open = true;
+	}
+	ret = heapread__refresh(&t->h);
+	/* a new batch: every type met is validated again (get_type's stamp) */
+	t->n++;
+out:
+	t->types_err = ret;
+	pthread_mutex_unlock(&t->lock);
+	return ret;
 }
 
-static const char *type_at(struct census *c, const struct pyproc *p, uint64_t addr)
+/*
+ * Before read_type, whose reads go through 64 KiB chunks: is a's ob_type
+ * `type`, or a metatype whose type is `type` (or deeper by one, as
+ * read_type allows), in 8-byte reads? Most words of a block that is not
+ * an object (pointers to items, text) fail here, at a syscall or two.
+ */
+static bool maybe_type(struct census *c, uint64_t a)
 {
-	const struct pyver_offsets *o = &p->off;
+	const struct pyver_offsets *o = OFF(c);
+	uint64_t meta, mm, mmm;
+
+	if (u64map__get(&c->typemap, a))
+		return true;		/* a type at an earlier batch: read_type judges it now */
+	if (!plausible(c, a) || proc__read(c->p->pid, a + o->object_type, &meta, sizeof(meta)))
+		return false;
+	if (meta == c->t_type)
+		return true;
+	if (!plausible(c, meta) || proc__read(c->p->pid, meta + o->object_type, &mm, sizeof(mm)))
+		return false;
+	if (mm == c->t_type)
+		return true;
+	return plausible(c, mm) && !proc__read(c->p->pid, mm + o->object_type, &mmm, sizeof(mmm)) &&
+	       mmm == c->t_type;
+}
+
+/* The bytes an object's allocation has before the object (Include/internal/
+ * pycore_object.h, _PyType_PreHeaderSize): its GC header if the type has
+ * one; on 3.11 two more words with a managed dict; on 3.12 and 3.13 with a
+ * managed dict or a managed weakref list (Py_TPFLAGS_PREHEADER). */
+static uint32_t preheader(const struct census *c, const struct ctype *t)
+{
+	const struct pyver_offsets *o = OFF(c);
+	uint64_t pre = o->tpflag_managed_dict;
+	uint32_t n = (t->flags & TPF_HAVE_GC) ? o->gchead_size : 0;
+
+	if (o->managed_dict >= PYOFF_DICT_OR_VALUES)
+		pre |= TPF_MANAGED_WEAKREF;
+	if (pre && (t->flags & pre))
+		n += 16;
+	return n;
+}
+
+static void block_type(struct census *c, uint64_t addr, uint64_t size, struct census_block *out)
+{
+	const struct pyver_offsets *o = OFF(c);
 	uint32_t pre[3] = { 0, o->gchead_size, o->gchead_size + 16 };
+	uint8_t head[BLOCK_HEAD];
+	size_t n = BLOCK_HEAD;
 	int i;
 
-	c->p = p;
-	if (!c->h_open || !c->syms)
-		return NULL;
+	memset(out, 0, sizeof(*out));
+	if (size && size < n)
+		n = size & ~(uint64_t)7;
+	if (n < 8 || proc__read(c->p->pid, addr, head, n)) {
+		out->kind = CENSUS_BLOCK_UNREADABLE;
+		return;
+	}
+	out->kind = CENSUS_BLOCK_STORAGE;
 	for (i = 0; i < 3; i++) {
-		uint64_t type = 0, obj = addr + pre[i];
-		struct ctype tmp;
-		uint32_t want;
+		uint32_t at = pre[i] + o->object_type;
+		struct ctype *t;
+		uint64_t type;
 
-		if (proc__read(p->pid, obj + o->object_type, &type, sizeof(type)) ||
-		    !read_type(c, type, &tmp))
+		if (at + 8 > n)
+			break;		/* the block is too small for an object after this header */
+		memcpy(&type, head + at, sizeof(type));
+		if (!maybe_type(c, type) || !(t = get_type(c, type)))
 			continue;
 		/* the header before the object must be the one its type has */
-		want = (tmp.flags & TPF_HAVE_GC) ? o->gchead_size : 0;
-		if (o->tpflag_managed_dict && (tmp.flags & o->tpflag_managed_dict))
-			want += 16;
-		if (want != pre[i])
+		if (preheader(c, t) != pre[i])
 			continue;
-		snprintf(c->typename_buf, sizeof(c->typename_buf), "%s", tmp.name);
-		return c->typename_buf;
+		/* and the object must fit (a compact str is smaller than str's basicsize) */
+		if (size && t->kind != K_STR && pre[i] + t->basicsize > size)
+			continue;
+		out->kind = CENSUS_BLOCK_OBJECT;
+		snprintf(out->name, sizeof(out->name), "%s", t->name);
+		snprintf(out->module, sizeof(out->module), "%s", t->module);
+		return;
 	}
-	return NULL;
+}
+
+int census__type_at(const struct census *c, uint64_t addr, uint64_t size,
+		    struct census_block *out)
+{
+	struct census *t = c->typer;
+	int ret;
+
+	if (!t)
+		return -ENOENT;
+	pthread_mutex_lock(&t->lock);
+	ret = t->types_err;
+	if (!ret)
+		block_type(t, addr, size, out);
+	pthread_mutex_unlock(&t->lock);
+	return ret;
 }
 
 /* ---- output ---------------------------------------------------------------- */

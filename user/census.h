@@ -120,11 +120,42 @@ void census__stop(struct census *c);
  * nothing while the thread runs. */
 int census__maybe_take(struct census *c, const struct pyproc *p, double now);
 const struct census_result *census__last(const struct census *c);
-/* The type of the object in the allocation at addr (a block as the
- * allocator returned it: the object may follow its GC header), read now;
- * NULL when nothing valid is there. The string stays valid until the next
- * call or census. */
-const char *census__type_at(struct census *c, const struct pyproc *p, uint64_t addr);
+
+/*
+ * The type of the object in one allocated block, read now from the
+ * target of census__start (user/stacktypes.c asks it for a few blocks of
+ * each top memory stack at report time). A reader of its own: it never
+ * takes the census's lock, which a census holds for its whole walk (up to
+ * 30 s), so a report never waits for a census; it shares no state with
+ * the census thread but the target's well-known type addresses, copied
+ * once the first census has published them.
+ */
+enum census_block_kind {
+	CENSUS_BLOCK_OBJECT,		/* an object of a type that validates: name, module */
+	CENSUS_BLOCK_STORAGE,		/* readable, but no object header at its start, with or
+					 * without a GC header: a list's item array, a dict's
+					 * keys, a bytearray's buffer, raw PyMem memory */
+	CENSUS_BLOCK_UNREADABLE,	/* its first bytes cannot be read (freed and unmapped) */
+};
+
+struct census_block {
+	uint32_t kind;			/* enum census_block_kind */
+	char name[CENSUS_NAME];		/* CENSUS_BLOCK_OBJECT: qualified type name, as census_type */
+	char module[CENSUS_NAME];
+};
+
+/* Before a batch of census__type_at (one report): the target's mappings
+ * are read again and the types it meets are validated afresh (a freed
+ * type's address can be another's). 0; -EAGAIN before the first census
+ * has published the target's type addresses (or when it found none);
+ * -ENOENT before census__start; other -errno from reading /proc/PID/maps. */
+int census__types_begin(const struct census *c);
+/* The block of size bytes (0: unknown) at addr, as the allocator returned
+ * it: the object may follow its GC header, and on 3.11+ the two words
+ * before that of a managed dict. 0 with *out filled, or the error of the
+ * last census__types_begin. */
+int census__type_at(const struct census *c, uint64_t addr, uint64_t size,
+		    struct census_block *out);
 
 /* Report output (the latest census; safe while the thread runs): the text
  * section, and the JSON fields "types", "gc",

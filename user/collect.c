@@ -19,6 +19,7 @@
 #include "fds.h"
 #include "pyleak.h"
 #include "stacks.h"
+#include "stacktypes.h"
 #include "u64map.h"
 
 #define BATCH		4096
@@ -139,6 +140,7 @@ struct collector {
 	int ncpus;
 	uint64_t prev_ns;	/* the previous collection's instant: "kept" is older */
 	uint64_t base[STAT__COUNT];	/* the slot's counters when this process got it */
+	struct stacktypes *types;	/* the memory stacks' types, with a census */
 
 	/* fds */
 	struct fd_before *before;
@@ -287,6 +289,8 @@ struct report_meta *collect__meta(struct collector *c)
 void collect__set_census(struct collector *c, const struct census *census)
 {
 	c->snap.census = census;
+	stacktypes__free(c->types);
+	c->types = stacktypes__new_census(census);
 }
 
 void collect__free(struct collector *c)
@@ -303,6 +307,7 @@ void collect__free(struct collector *c)
 	u64map__free(&c->keys);
 	u64map__free(&c->seen);
 	u64map__free(&c->strikes);
+	stacktypes__free(c->types);
 	free(c->snap.mem.v);
 	free(c->snap.fds.v);
 	free(c->before);
@@ -706,6 +711,7 @@ static int rank(struct collector *c, enum section sec, struct snap_section *out)
 		e->id = st->id;
 		e->s = s;
 		e->fd = sec == SEC_FDS ? st->fd : NULL;
+		e->types = NULL;
 		e->note = snapshot__special(st->id);
 		e->frames = e->note ? NULL : stacks__get(c->stacks_tab, st->frames_id);
 		out->amount += s->amount;
@@ -742,6 +748,7 @@ static void begin(struct collector *c, uint32_t frozen, uint64_t frozen_ns)
 		c->now_ns = frozen_ns;	/* ages as of the freeze */
 	c->snap.as_of = frozen;
 	clear_samples(c, SEC_MEM);
+	stacktypes__clear(c->types);
 }
 
 /* After every collector of the round marked what it references and the
@@ -759,6 +766,7 @@ static int finish(struct collector *c, bool final, const char *exit_reason)
 	update_trends(c, t);
 	if ((err = rank(c, SEC_MEM, &sn->mem)) || (err = rank(c, SEC_FDS, &sn->fds)))
 		return err;
+	stacktypes__read(c->types, &sn->mem, sn->as_of);
 	sn->frames_unreadable = count_unreadable(c);
 	sn->report = c->nreport++;
 	sn->final = final;
@@ -794,15 +802,15 @@ static void scan_entry(struct collector *unused, const void *k, const void *v)
 
 		c = sc->reqs[j].c;
 		if (key->pid == (__u32)c->m.pid) {
-			sc->last = j;
-			if (a->sample_bytes) {
-				uint64_t bytes, count;
+			uint64_t bytes = a->size, count = 1;
+			struct stack_state *st;
 
+			sc->last = j;
+			if (a->sample_bytes)
 				collect__unsample(a->size, a->sample_bytes, key->addr, &bytes, &count);
-				account(c, SEC_MEM, a->stack_id, a->ts_ns, bytes, count);
-			} else {
-				account(c, SEC_MEM, a->stack_id, a->ts_ns, a->size, 1);
-			}
+			st = account(c, SEC_MEM, a->stack_id, a->ts_ns, bytes, count);
+			if (st)
+				stacktypes__offer(c->types, st->id, key->addr, a->size, count);
 			return;
 		}
 	}

@@ -16,6 +16,7 @@
 #include "trend.h"
 
 struct census;
+struct stack_types;
 
 #define SNAP_EXAMPLES	3	/* fd targets shown per stack */
 #define SNAP_SYSCALLS	6	/* distinct creating syscalls counted per stack */
@@ -68,6 +69,8 @@ struct snap_stack {
 	const struct stack_frames *frames;	/* NULL with note */
 	const struct series *s;		/* amount, count, trend, growth, rate */
 	const struct fd_detail *fd;	/* fds section: types, examples; may be NULL */
+	const struct stack_types *types;	/* memory section: the types of a few of its
+						 * blocks (user/stacktypes.h); NULL if not read */
 };
 
 /* Memory (amount in bytes) or fds (amount in open fds). */

@@ -23,6 +23,17 @@ fixture of tests/fixtures/census_*.py, Debian's stripped PGO 3.11 included:
   census-pause       --census-pause: the report says how long the target was stopped, and
                      it runs again after (never left stopped)
   census-text, census-off   the text section (types/gc/memory lines); --no-census
+
+With the allocator probed too (no --fds-only), each memory stack says which types a few
+of its outstanding blocks have (user/stacktypes.c), on one interpreter of each layout
+family (Debian's launched with --, for full coverage):
+
+  census-stacktypes-objects   leak_objects.py: the leak's top growing stack (make_record)
+                     has its 8 sampled blocks all bytes, the estimate its whole count
+  census-stacktypes-list      leak_container.py: the list's append line holds one block,
+                     the list's item storage, read as not an object (Debian: -p, partial)
+  census-stacktypes-text, census-stacktypes-off   the text line says "(types of 8 sampled:
+                     bytes 8)"; with --no-census no stack has types
 """
 import json
 import os
@@ -338,6 +349,127 @@ def sc_off(c, py):
     return "%d reports without census fields" % len(reps)
 
 
+# ---------------------------------------------------------------------------------------
+# The types of a memory stack's blocks (allocator probes and the census together)
+
+def _stack_types_run(c, py, script, *args, launch=False, tracer_args=()):
+    """Trace script through its leak; the JSON reports, and the fixture's pid."""
+    targs = ["-j", "-o", "0"] + list(tracer_args)
+    if launch:
+        tr = c.start_tracer(targs + [INTERVAL, "--"] + c.fixture_argv(py, script, *args))
+        pid = R.pid_of(c.wait_status("READY", 90))
+        fx = None
+    else:
+        fx = start(c, py, script, *args)
+        pid = R.pid_of(c.wait_status("READY", 60, proc=fx))
+        tr = c.start_tracer(targs + ["-p", str(pid), INTERVAL])
+    tr.wait_reports(1, 60, "a first report")
+    c.go()
+    c.wait_status("LEAKED", 120, proc=fx)
+    R.after_leak(c, tr, 3)
+    stop(c, tr)
+    return R.check_stream(tr, py, pid, coverage="full" if launch or not py.debian else "partial")
+
+
+def _types_str(st):
+    return ", ".join("%s %d/%d (~%d)" % (t["type"] or t["kind"], t["sampled"], t["of"], t["estimated_count"])
+                     for t in st.get("types") or []) or "no types"
+
+
+def _top_with_types(reps, match):
+    """The last report whose top stack is match's and is growing: that stack."""
+    tops = [r["stacks"][0] for r in reps if r["stacks"] and match(r["stacks"][0])
+            and r["stacks"][0]["trend"] == "growing" and not r["final"]]
+    R.expect(tops, "%s the top growing stack of some report" % match.what,
+             [R.stack_str(r["stacks"][0]) for r in reps if r["stacks"]][-3:])
+    return tops[-1]
+
+
+def sc_stack_types_objects(c, py):
+    """Given leak_objects.py leaking N bytes objects at make_record (with the census on),
+    then the top growing stack's types are bytes, 8 of 8 sampled, estimated at its count."""
+    reps = _stack_types_run(c, py, "leak_objects.py", R.LEAK_N, launch=py.debian)
+    match = R.innermost("leak_objects.py", R.marked_line("leak_objects.py", "LEAK-LINE"), "make_record")
+    st = _top_with_types(reps, match)
+    types = st.get("types") or []
+    R.expect(types, "types on the top stack (%s)" % match.what, sorted(st))
+    first = types[0]
+    R.expect(first["kind"] == "object" and first["type"] == "bytes" and first["module"] == "builtins",
+             "the first type of %s to be builtins.bytes" % match.what, _types_str(st))
+    R.expect(first["of"] == 8 and first["sampled"] >= 7, "at least 7 of 8 sampled blocks bytes", _types_str(st))
+    R.expect(abs(first["estimated_count"] - st["count"] * first["sampled"] / 8.0) <= 1,
+             "the estimate scaled to the stack's %d allocations" % st["count"], _types_str(st))
+    return "%s: %s of %d allocations" % (match.what, _types_str(st), st["count"])
+
+
+def sc_stack_types_list(c, py):
+    """Given leak_container.py growing a list at GROW-LINE, then that stack holds one block,
+    the list's item storage, whose type is said to be not an object (exactly, 1 of 1); with
+    full coverage (pyenv builds) the line before, which makes the items, holds tuples or ints."""
+    # full coverage sees every item (a tuple and an int each): a tenth of the list keeps
+    # the allocation map far from full; partial coverage sees only the storage
+    n = R.CONTAINER_N if py.debian else R.CONTAINER_N // 10
+    reps = _stack_types_run(c, py, "leak_container.py", n, "--kind", "list")
+    grow = R.marked_line("leak_container.py", "GROW-LINE")
+    match = R.innermost("leak_container.py", grow, "remember_list")
+    live = [r for r in reps if not r["final"]]
+    found = [st for r in live for st in r["stacks"][:32] if match(st) and st["trend"] == "growing"]
+    R.expect(found, "a growing stack at %s" % match.what, [R.stack_str(st) for r in live[-1:] for st in r["stacks"]])
+    st = found[-1]
+    types = st.get("types") or []
+    R.expect(st["count"] == 1, "one block (the realloc'd item array) at %s" % match.what, st["count"])
+    R.expect([(t["kind"], t["sampled"], t["of"]) for t in types] == [("not_an_object", 1, 1)],
+             "its types to be not an object, 1 of 1", _types_str(st))
+    ev = "%s: %d bytes in %d block: %s" % (match.what, st["bytes"], st["count"], _types_str(st))
+    if not py.debian:
+        items = R.innermost("leak_container.py", grow - 1, "remember_list")
+        its = [s for r in live for s in r["stacks"][:32] if items(s) and s["trend"] == "growing"]
+        R.expect(its, "a growing stack at %s (the items)" % items.what, [])
+        # a tuple and an int per item: each of 8 samples is one or the other
+        types = its[-1].get("types") or []
+        R.expect(types and all(t["kind"] == "object" and t["type"] in ("tuple", "int") for t in types),
+                 "the items' sampled types to be tuple or int", _types_str(its[-1]))
+        ev += "; items: %s" % _types_str(its[-1])
+    return ev
+
+
+def sc_stack_types_text(c, py):
+    """Text output: the leak's stack line says "(types of 8 sampled: bytes 8)"."""
+    fx = start(c, py, "leak_objects.py", 5000, "--pace", "1")
+    c.wait_status("READY", 60, proc=fx)
+    tr = c.start_tracer(["-o", "0", "-p", str(fx.pid), INTERVAL])
+    end = time.monotonic() + 30     # attached: a first report
+    while tr.alive() and time.monotonic() < end and not any(l.startswith("#1 ") for l in tr.stdout_lines()):
+        time.sleep(0.1)
+    c.go()
+    c.wait_status("LEAKED", 120, proc=fx)
+    time.sleep(2)
+    stop(c, tr)
+    lines = tr.stdout_lines()
+    hits = [l for l in lines if l.startswith("#") and "(types of 8 sampled: bytes 8)" in l]
+    R.expect(hits, "a stack line with '(types of 8 sampled: bytes 8)'",
+             [l for l in lines if l.startswith("#1 ")][-2:])
+    return hits[-1][:140]
+
+
+def sc_stack_types_off(c, py):
+    """--no-census: memory stacks have no types, in JSON and in text."""
+    fx = start(c, py, "leak_objects.py", 5000, "--pace", "1")
+    c.wait_status("READY", 60, proc=fx)
+    c.go()
+    c.wait_status("LEAKED", 120, proc=fx)
+    tr = c.start_tracer(["-j", "--no-census", "-o", "0", "-p", str(fx.pid), "0.5", "3"])
+    tr.wait_exit(60)
+    reps = tr.reports()
+    R.expect(reps and not any("types" in st for r in reps for st in r["stacks"]),
+             "no types on any memory stack", [R.stack_str(st) for r in reps[-1:] for st in r["stacks"][:2]])
+    tr2 = c.start_tracer(["--no-census", "-o", "0", "-p", str(fx.pid), "0.5", "2"])
+    tr2.wait_exit(60)
+    out = "\n".join(tr2.stdout_lines())
+    R.expect("#1 " in out and "(types" not in out, "text stack lines without '(types'", out[-600:])
+    return "%d JSON reports and a text one without types" % len(reps)
+
+
 def plan(interps, run):
     """[(name, fn, interp, time limit s, weight)], as run.plan() builds them."""
     global R
@@ -359,6 +491,8 @@ def plan(interps, run):
             out.append(("census-%s[%s]" % (kind, p.name), leak_case(kind), p, 120, 3))
         out.append(("census-gcoff[%s]" % p.name, sc_gcoff, p, 120, 3))
         out.append(("census-frag[%s]" % p.name, sc_frag, p, 120, 3))
+        out.append(("census-stacktypes-objects[%s]" % p.name, sc_stack_types_objects, p, 120, 3))
+        out.append(("census-stacktypes-list[%s]" % p.name, sc_stack_types_list, p, 120, 3))
     pyenv = [p for p in interps if not p.debian]
     pick = ([p for p in pyenv if p.version.startswith("3.12.")] or pyenv or interps or [None])[0]
     deb = [p for p in interps if p.debian]
@@ -368,4 +502,7 @@ def plan(interps, run):
         out.append(("census-pause[%s]" % pick.name, lambda c, py: sc_mutate(c, py, pause=True), pick, 120, 3))
         out.append(("census-text[%s]" % pick.name, sc_text, pick, 90, 3))
         out.append(("census-off[%s]" % pick.name, sc_off, pick, 90, 2))
+        if not pick.debian:     # -p with full coverage
+            out.append(("census-stacktypes-text[%s]" % pick.name, sc_stack_types_text, pick, 90, 2))
+            out.append(("census-stacktypes-off[%s]" % pick.name, sc_stack_types_off, pick, 90, 2))
     return out

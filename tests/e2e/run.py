@@ -309,6 +309,8 @@ def process_problems(proc, where):
             typed(st, "oldest_s", num, w)
             if typed(st, "trend", (str,), w) and st["trend"] not in TRENDS:
                 bad.append("%s trend %r" % (w, st["trend"]))
+            if "types" in st:
+                bad.extend(stack_types_problems(st, w))
             if typed(st, "frames", (list,), w):
                 for j, fr in enumerate(st["frames"]):
                     fw = "%s.frames[%d]" % (w, j)
@@ -353,6 +355,28 @@ def schema_problems(rep):
                 bad += process_problems(proc, "processes[%d]" % i)
             else:
                 bad.append("processes[%d] is not an object" % i)
+    return bad
+
+
+def stack_types_problems(st, w):
+    """A memory stack's "types" (a few of its blocks read at report time): a list of
+    {kind, type, module, sampled, of, estimated_count}, the samples adding up."""
+    types = st["types"]
+    if not isinstance(types, list) or not types:
+        return ["%s types %r" % (w, types)]
+    bad = []
+    for t in types:
+        if not isinstance(t, dict) or t.get("kind") not in ("object", "not_an_object", "unreadable") or \
+                not all(isinstance(t.get(k), int) for k in ("sampled", "of", "estimated_count")) or \
+                (t["kind"] == "object") != (isinstance(t.get("type"), str) and isinstance(t.get("module"), str)):
+            return ["%s types entry %r" % (w, t)]
+    ofs = set(t["of"] for t in types)
+    if len(ofs) != 1 or sum(t["sampled"] for t in types) != types[0]["of"] or not 1 <= types[0]["of"] <= 8:
+        bad.append("%s types: samples do not add up to one 'of' (1..8): %r" % (w, types))
+    elif [t["sampled"] for t in types] != sorted((t["sampled"] for t in types), reverse=True):
+        bad.append("%s types not most-sampled first: %r" % (w, types))
+    elif isinstance(st.get("count"), int) and types[0]["of"] > st["count"]:
+        bad.append("%s types: %d sampled of %d allocations" % (w, types[0]["of"], st["count"]))
     return bad
 
 

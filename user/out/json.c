@@ -14,6 +14,7 @@
 #include "census.h"
 #include "out.h"
 #include "sanitize.h"
+#include "stacktypes.h"
 
 static json_t *json_frames(const struct snap_stack *st)
 {
@@ -68,6 +69,8 @@ static json_t *json_mem_stack(const struct snapshot *sn, const struct snap_stack
 	json_object_set_new(o, "count", json_integer((json_int_t)st->s->count));
 	json_object_set_new(o, "growth_bytes", json_integer((json_int_t)st->s->growth));
 	json_object_set_new(o, "growth_bytes_per_s", json_real(st->s->rate));
+	if (st->types)
+		json_object_set_new(o, "types", stacktypes__json(st->types));
 	return o;
 }
 

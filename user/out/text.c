@@ -12,6 +12,7 @@
 #include "census.h"
 #include "out.h"
 #include "sanitize.h"
+#include "stacktypes.h"
 
 static const char *human(double v, char *buf, size_t len)
 {
@@ -313,7 +314,7 @@ static void print_untraceable(const struct snapshot *sn, FILE *f)
 static void print_body(const struct snapshot *sn, const struct out_opts *o, FILE *f)
 {
 	const struct report_meta *m = sn->meta;
-	char b1[32], b2[32], b3[32];
+	char b1[32], b2[32], b3[32], types[STACKTYPES_SAMPLES * 272];
 	int i, k;
 
 	if (as_of_line(sn->as_of))
@@ -327,9 +328,11 @@ static void print_body(const struct snapshot *sn, const struct out_opts *o, FILE
 		const struct series *s = sn->mem.v[i].s;
 		const char *est = m->sample_bytes ? "~" : "";
 
-		fprintf(f, "#%d %-9s %s%s in %s%" PRIu64 " allocations, %s/s over the last %u reports "
+		fprintf(f, "#%d %-9s %s%s in %s%" PRIu64 " allocations%s, %s/s over the last %u reports "
 			"(%s%s since the last), oldest %.1fs\n", i + 1, trend__name(s->trend), est,
-			human(s->amount, b1, sizeof(b1)), est, s->count, human(s->rate, b2, sizeof(b2)),
+			human(s->amount, b1, sizeof(b1)), est, s->count,
+			stacktypes__text(sn->mem.v[i].types, types, sizeof(types)),
+			human(s->rate, b2, sizeof(b2)),
 			s->nhist, s->growth >= 0 ? "+" : "", human(s->growth, b3, sizeof(b3)),
 			sn->now - s->oldest_ns / 1e9);
 		print_frames(&sn->mem.v[i], o, f);
