@@ -2311,7 +2311,7 @@ static void *census_thread(void *arg)
 
 		take(c, c->tp);
 		took = c->work.seconds;
-		wait = c->o.interval - took;
+		wait = census__interval(c) - took;
 		if (wait < 2 * took)
 			wait = 2 * took;
 		clock_gettime(CLOCK_REALTIME, &until);
@@ -2946,4 +2946,17 @@ static void print_json(const struct census *c, struct json_t *obj, int64_t trace
 							 "chain_cut", h->chain_cut));
 	}
 	json_object_set_new(obj, "holders", holders);
+}
+
+void census__set_interval(struct census *c, double seconds)
+{
+	__atomic_store(&c->o.interval, &seconds, __ATOMIC_RELAXED);
+}
+
+double census__interval(const struct census *c)
+{
+	double v;
+
+	__atomic_load(&c->o.interval, &v, __ATOMIC_RELAXED);
+	return v;
 }

@@ -116,6 +116,9 @@ int census__take(struct census *c, const struct pyproc *p);
  * loop goes on (the printers show the latest); census__stop ends it. */
 int census__start(struct census *c, const struct pyproc *p);
 void census__stop(struct census *c);
+/* A new interval for the censuses to come (--max-agent-cpu stretches it). */
+void census__set_interval(struct census *c, double seconds);
+double census__interval(const struct census *c);
 /* Take one if the interval has passed since the last (or none yet); does
  * nothing while the thread runs. */
 int census__maybe_take(struct census *c, const struct pyproc *p, double now);

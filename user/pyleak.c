@@ -27,6 +27,7 @@
 #include "collect.h"
 #include "discover.h"
 #include "fds.h"
+#include "footprint.h"
 #include "launch.h"
 #include "procinfo.h"
 #include "log.h"
@@ -63,6 +64,11 @@
 #define DEFAULT_SAMPLE_BYTES	(512 * 1024)
 /* -a's --max-overhead, percent of each process's CPU time */
 #define DEFAULT_MAX_OVERHEAD	3.0
+/* -a's --max-agent-cpu (percent of a core) and --max-agent-memory (MiB) */
+#define DEFAULT_AGENT_CPU	1.0
+#define DEFAULT_AGENT_MIB	250.0
+/* -a's census interval, seconds: a heap walk is the agent's largest work */
+#define DEFAULT_ALL_CENSUS_S	60.0
 
 static struct env {
 	pid_t pids[MAX_PROCS];	/* -p */
@@ -74,6 +80,8 @@ static struct env {
 	uint64_t sample_bytes;	/* --sample-bytes; 0: not given */
 	bool exact;		/* --exact */
 	double max_overhead;	/* --max-overhead PCT; < 0: not given */
+	double max_agent_cpu;	/* --max-agent-cpu PCT of a core; < 0: not given */
+	double max_agent_mib;	/* --max-agent-memory MiB; < 0: not given */
 	char **command;
 	double interval;
 	long count;
@@ -97,6 +105,8 @@ static struct env {
 	uint64_t census_max;
 } env = {
 	.max_overhead = -1,
+	.max_agent_cpu = -1,
+	.max_agent_mib = -1,
 	.follow = true,
 	.census = true,
 	.census_max = CENSUS_DEFAULT_MAX_OBJECTS,
@@ -155,6 +165,22 @@ static const char help[] =
 "      --container ID     its container id (read from the cgroup path, as Docker,\n"
 "                         containerd and CRI-O name them) starts with ID\n"
 "      --max-procs N      trace at most N processes (default and most: 256)\n"
+"\n"
+"Always on (-a's defaults; -p and -- record every allocation and keep no budget):\n"
+"      --sample-bytes N   record one allocation about every N bytes a thread\n"
+"                         allocates (K, M, G suffixes; Poisson, as Go's heap\n"
+"                         profile); bytes and counts become unbiased estimates,\n"
+"                         marked as such (-a: 512K)\n"
+"      --exact            record every allocation\n"
+"      --max-overhead PCT over PCT of a process's CPU time (estimated from its\n"
+"                         probe hits), raise its sampling interval, then pause\n"
+"                         its allocation probes (fds and the census go on) and\n"
+"                         try again later; its report says so (-a: 3, else none)\n"
+"      --max-agent-cpu PCT, --max-agent-memory MIB\n"
+"                         the agent's own limits (every report gives its CPU,\n"
+"                         its BPF programs' time and its memory): over them,\n"
+"                         censuses are taken less often, the process with the\n"
+"                         most recorded allocations is sampled (-a: 1, 250)\n"
 "\n"
 "Report:\n"
 "  -T, --top N            stacks per report (default 10)\n"
@@ -252,7 +278,7 @@ enum {
 	OPT_PPROF, OPT_FOLDED, OPT_HTML, OPT_SERVE, OPT_PYROSCOPE, OPT_METRICS_TOP,
 	OPT_NO_CENSUS, OPT_CENSUS_INTERVAL, OPT_CENSUS_MAX, OPT_CENSUS_PAUSE,
 	OPT_NO_FOLLOW, OPT_COMM, OPT_EXE, OPT_CGROUP, OPT_CONTAINER, OPT_MAX_PROCS,
-	OPT_SAMPLE_BYTES, OPT_EXACT, OPT_MAX_OVERHEAD,
+	OPT_SAMPLE_BYTES, OPT_EXACT, OPT_MAX_OVERHEAD, OPT_MAX_AGENT_CPU, OPT_MAX_AGENT_MEMORY,
 };
 
 static const struct option long_opts[] = {
@@ -267,6 +293,8 @@ static const struct option long_opts[] = {
 	{ "sample-bytes", required_argument, NULL, OPT_SAMPLE_BYTES },
 	{ "exact", no_argument, NULL, OPT_EXACT },
 	{ "max-overhead", required_argument, NULL, OPT_MAX_OVERHEAD },
+	{ "max-agent-cpu", required_argument, NULL, OPT_MAX_AGENT_CPU },
+	{ "max-agent-memory", required_argument, NULL, OPT_MAX_AGENT_MEMORY },
 	{ "top", required_argument, NULL, 'T' },
 	{ "frames", required_argument, NULL, OPT_FRAMES },
 	{ "min-age", required_argument, NULL, 'o' },
@@ -414,15 +442,20 @@ static int parse_args(int argc, char **argv)
 		case OPT_EXACT:
 			env.exact = true;
 			break;
-		case OPT_MAX_OVERHEAD: {
+		case OPT_MAX_OVERHEAD:
+		case OPT_MAX_AGENT_CPU:
+		case OPT_MAX_AGENT_MEMORY: {
+			double *to = opt == OPT_MAX_OVERHEAD ? &env.max_overhead :
+				     opt == OPT_MAX_AGENT_CPU ? &env.max_agent_cpu : &env.max_agent_mib;
+			double top = opt == OPT_MAX_AGENT_MEMORY ? 1 << 20 : 100;
 			char *end;
 
 			errno = 0;
-			env.max_overhead = strtod(optarg, &end);
-			if (errno || end == optarg || *end || env.max_overhead < 0 ||
-			    env.max_overhead > 100)
-				return bad_usage("invalid --max-overhead '%s' (a percentage, 0 for "
-						 "none)", optarg);
+			*to = strtod(optarg, &end);
+			if (errno || end == optarg || *end || *to < 0 || *to > top)
+				return bad_usage(opt == OPT_MAX_AGENT_MEMORY ?
+						 "invalid --max-agent-memory '%s' (MiB, 0 for none)" :
+						 "invalid percentage '%s' (0 to 100, 0 for none)", optarg);
 			break;
 		}
 		case OPT_MAX_PROCS:
@@ -759,6 +792,9 @@ static struct tracer {
 	uint64_t lost_seen;	/* proc_events_lost already said */
 	struct budget_opts budget;
 	int stats_fd;		/* BPF run-time stats on while this is open, or -1 */
+	struct agent_footprint agent;	/* the last report's */
+	double agent_cpu_max, agent_mib_max;	/* 0: no limit */
+	char agent_note[256];
 } tr = { .stats_fd = -1 };
 
 static struct target *find_target(pid_t pid)
@@ -1050,6 +1086,52 @@ static double bpf_ns_per_run(void)
 	return cnt ? (double)ns / cnt : 0;
 }
 
+/*
+ * --max-agent-cpu and --max-agent-memory, after a report. Over the CPU
+ * limit the censuses (the agent's main work besides the reports) are taken
+ * half as often; over the memory limit the process with the most
+ * outstanding allocations recorded is sampled (4x more sparsely each time).
+ */
+static void agent_limits(const struct collect_req *reqs, struct target *const *of, int n)
+{
+	const struct agent_footprint *a = &tr.agent;
+	double mib = (a->rss_bytes + a->map_bytes) / 1048576.0;
+	int i, big = -1;
+
+	if (tr.agent_cpu_max > 0 && a->cpu_pct > tr.agent_cpu_max) {
+		for (i = 0; i < tr.n; i++)
+			if (tr.t[i]->census && !tr.t[i]->retired)
+				census__set_interval(tr.t[i]->census,
+						     2 * census__interval(tr.t[i]->census));
+		snprintf(tr.agent_note, sizeof(tr.agent_note), "agent at %.1f%% of a core, over "
+			 "--max-agent-cpu %g%%: censuses taken half as often", a->cpu_pct,
+			 tr.agent_cpu_max);
+		info("%s", tr.agent_note);
+	}
+	if (tr.agent_mib_max > 0 && mib > tr.agent_mib_max) {
+		for (i = 0; i < n; i++)
+			if (!ended(of[i]) && (big < 0 || reqs[i].out->stats[STAT_ALLOCS] -
+					      reqs[i].out->stats[STAT_FREES] >
+					      reqs[big].out->stats[STAT_ALLOCS] - reqs[big].out->stats[STAT_FREES]))
+				big = i;
+		if (big >= 0) {
+			struct target *t = of[big];
+			uint64_t s = t->meta.sample_bytes ? 4 * t->meta.sample_bytes : 512 << 10;
+			char note[256];
+
+			if (s > BUDGET_MAX_SAMPLE)
+				s = BUDGET_MAX_SAMPLE;
+			target__set_sampling(t, &tr.sh, s);
+			t->budget.sample = s;
+			snprintf(note, sizeof(note), "sampled every %llu KiB: the agent holds %.0f MiB, "
+				 "over --max-agent-memory %g", (unsigned long long)(s >> 10), mib,
+				 tr.agent_mib_max);
+			target__set_note(t, note);
+			info("pid %d: %s", t->pid, note);
+		}
+	}
+}
+
 /* --max-overhead and map overflow, after a report: each live process's
  * estimate, and the budget's decision applied. */
 static void apply_budget(const struct collect_req *reqs, struct target *const *of, int n)
@@ -1148,16 +1230,23 @@ static int report_all(struct reporter *rep, bool final, const char *reason)
 		}
 	}
 	qsort(procs, np, sizeof(procs[0]), cmp_sections);
+	{
+		struct agent_footprint prev = tr.agent;
+
+		footprint__measure(tr.sh.skel->obj, tr.stats_fd >= 0, now_s(), &prev, &tr.agent);
+	}
 	set = (struct report_set){
 		.report = tr.nreports++, .final = final, .exit_reason = final ? reason : NULL,
 		.timestamp = (double)time(NULL), .elapsed_s = now_s() - started_at,
-		.n = np, .procs = procs,
+		.n = np, .procs = procs, .agent = &tr.agent,
 	};
 	output__begin();
 	report__render(rep, &set);
 	ret = output__end();
-	if (!final)
+	if (!final) {
 		apply_budget(reqs, of, n);
+		agent_limits(reqs, of, n);
+	}
 	/* an ended process's last section is out: forget it */
 	for (i = tr.n - 1; i >= 0; i--)
 		if (ended(tr.t[i]))
@@ -1333,13 +1422,19 @@ int main(int argc, char **argv)
 	tr.budget.max_pct = env.max_overhead >= 0 ? env.max_overhead :
 			    env.all ? DEFAULT_MAX_OVERHEAD : 0;
 	tr.budget.base_sample = tr.sh.sample_bytes;
+	tr.agent_cpu_max = env.max_agent_cpu >= 0 ? env.max_agent_cpu :
+			   env.all ? DEFAULT_AGENT_CPU : 0;
+	tr.agent_mib_max = env.max_agent_mib >= 0 ? env.max_agent_mib :
+			   env.all ? DEFAULT_AGENT_MIB : 0;
 	/* our programs' run time, for the budget and the footprint: the kernel
 	 * counts it while this fd is open (a few ns a run) */
-	if (tr.budget.max_pct > 0)
+	if (tr.budget.max_pct > 0 || tr.agent_cpu_max > 0)
 		tr.stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	tr.sh.census = env.census;
 	tr.sh.census_opts = (struct census_opts){
-		.interval = env.census_interval ? env.census_interval : env.interval,
+		.interval = env.census_interval ? env.census_interval :
+			    env.all && env.interval < DEFAULT_ALL_CENSUS_S ? DEFAULT_ALL_CENSUS_S :
+			    env.interval,
 		.max_objects = env.census_max, .pause = env.census_pause, .top = env.top,
 	};
 	tr.sh.stacks = stacks__new(bpf_map__fd(skel->maps.stack_nodes),

@@ -118,6 +118,17 @@ struct snapshot {
 	pid_t parent;			/* the traced process it was forked from, 0 if none */
 };
 
+/* The agent's own cost (user/footprint.c). */
+struct agent_footprint {
+	double t;			/* CLOCK_MONOTONIC s of the measurement */
+	double cpu_pct;			/* its threads' CPU since the previous report, % of a core */
+	double bpf_pct;			/* its BPF programs' run time, % of a core; -1: unknown
+					 * (the kernel's run-time stats are off) */
+	uint64_t cpu_ns, bpf_ns;	/* totals so far */
+	uint64_t rss_bytes;		/* its resident memory */
+	uint64_t map_bytes;		/* its BPF maps' kernel memory */
+};
+
 /*
  * One report of every process: what every output renders. procs are
  * ranked by the bytes of their top growing memory stack (then by their
@@ -133,6 +144,7 @@ struct report_set {
 	double elapsed_s;		/* since tracing began */
 	int n;
 	const struct snapshot *const *procs;
+	const struct agent_footprint *agent;	/* NULL if not measured */
 };
 
 /* Names of the stats counters, and which ones mean something was lost. */

@@ -6,6 +6,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "pyleak.h"
+#include "footprint.h"
 #include "stacks.h"
 #include "u64map.h"
 
@@ -47,7 +48,6 @@ struct stack_table {
 
 static const struct stack_frames unreadable = { .depth = -1 };
 
-static uint64_t memlock_of(int fd);
 
 static bool same_frame(const struct frame_info *a, const struct frame_info *b)
 {
@@ -307,7 +307,7 @@ void stacks__sweep(struct stack_table *t, uint64_t nodes_added, bool lost_events
 	/* the most the kernel map held: the sweeps are where it shrinks */
 	if (nodes_added > t->evicted && nodes_added - t->evicted > t->peak) {
 		t->peak = nodes_added - t->evicted;
-		t->peak_bytes = memlock_of(t->nodes_fd) + memlock_of(t->events_fd);
+		t->peak_bytes = footprint__memlock(t->nodes_fd) + footprint__memlock(t->events_fd);
 	}
 	if (lost_events)
 		resync(t);
@@ -339,29 +339,12 @@ void stacks__sweep(struct stack_table *t, uint64_t nodes_added, bool lost_events
 
 /* The kernel's own account of a BPF object's memory (fdinfo "memlock",
  * the map's actual usage since Linux 6.4), 0 if unknown. */
-static uint64_t memlock_of(int fd)
-{
-	unsigned long long v = 0;
-	char path[64], line[128];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "memlock: %llu", &v) == 1)
-			break;
-	fclose(f);
-	return v;
-}
-
 void stacks__store(struct stack_table *t, uint64_t nodes_added, struct stack_store *out)
 {
 	out->nodes = nodes_added > t->evicted ? nodes_added - t->evicted : 0;
 	out->peak_nodes = t->peak > out->nodes ? t->peak : out->nodes;
 	out->max_nodes = t->max_nodes;
-	out->kernel_bytes = memlock_of(t->nodes_fd) + memlock_of(t->events_fd);
+	out->kernel_bytes = footprint__memlock(t->nodes_fd) + footprint__memlock(t->events_fd);
 	out->peak_kernel_bytes = t->peak_bytes > out->kernel_bytes ? t->peak_bytes : out->kernel_bytes;
 	out->mirrored = t->map.used;
 	out->evicted = t->evicted;

@@ -121,14 +121,6 @@ def json_bytes(rep, match):
     return sum(s["bytes"] for s in rep["stacks"] if match(s))
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def served_at(tr, timeout=30):
     """The endpoint the tracer says it listens on (stderr)."""
     end = time.monotonic() + timeout
@@ -276,7 +268,7 @@ def sc_prometheus(c, py):
         f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
                 "scrape_configs:\n  - job_name: pyleak\n    static_configs:\n"
                 "      - targets: ['%s']\n" % target)
-    pport = free_port()
+    pport = R.free_port()
     api = "http://127.0.0.1:%d" % pport
     c.spawn([prom, "--config.file=" + cfg, "--storage.tsdb.path=" + os.path.join(c.dir, "tsdb"),
              "--web.listen-address=127.0.0.1:%d" % pport, "--log.level=warn"], "prometheus")
@@ -649,7 +641,7 @@ def sc_pyroscope_down(c, py):
     """Given --pyroscope pointing at a port where nothing listens, when tracing runs for
     several reports, then the reports go on, one line on stderr says the push failed,
     /metrics counts the failures, and SIGINT still ends with exit 0."""
-    port = free_port()
+    port = R.free_port()
     fx = start_leak(c, py)
     tr = c.start_tracer(["-j", "-o", "0", "--pyroscope", "http://127.0.0.1:%d" % port, "--serve", "127.0.0.1:0",
                          "-p", str(fx.pid), INTERVAL])

@@ -24,7 +24,6 @@ The JSON checked is the multi-process shape: {"report", "final", "time", "proces
 import json
 import os
 import signal
-import socket
 import threading
 import time
 import urllib.request
@@ -101,14 +100,6 @@ def check_workers(reps, served, match, min_served, parent=None):
     return "; ".join(seen)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def get(url, timeout=5):
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         return resp.read().decode()
@@ -166,7 +157,7 @@ def sc_gunicorn(attach):
         top stack, growing, holding what it served."""
         if not os.path.exists(GUNICORN):
             raise R.Skipped("%s is not installed (Debian's gunicorn)" % GUNICORN)
-        port = free_port()
+        port = R.free_port()
         base = "http://127.0.0.1:%d" % port
         if attach:
             g = c.spawn(gunicorn_argv(port), "gunicorn")
@@ -412,12 +403,10 @@ def plan(interps, run):
     global R
     R = run
     out = []
-    deb = [p for p in interps if p.debian]
-    pyenv = [p for p in interps if not p.debian]
-    for p in deb[:1]:
+    for p in [p for p in interps if p.debian][:1]:
         out.append(("procs-gunicorn-launch[%s]" % p.name, sc_gunicorn(False), p, 150, 8))
         out.append(("procs-gunicorn-attach[%s]" % p.name, sc_gunicorn(True), p, 150, 8))
-    picks = deb[:1] + ([p for p in pyenv if p.version.startswith("3.12.")] or pyenv)[:1]
+    picks = R.debian_and_312(interps)
     for p in picks:
         out.append(("procs-mp-pool[%s]" % p.name, sc_pool(True), p, 150, 6))
     for p in picks[-1:]:

@@ -194,6 +194,24 @@ def discover():
 # ---------------------------------------------------------------------------------------
 # Reports
 
+def free_port():
+    """A TCP port free on 127.0.0.1 now."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def debian_and_312(interps):
+    """One interpreter of each kind for scenarios that need not run everywhere: Debian's
+    (PGO, partial under -p) and a pyenv 3.12 (or the first pyenv build)."""
+    deb = [p for p in interps if p.debian]
+    pyenv = [p for p in interps if not p.debian]
+    return deb[:1] + ([p for p in pyenv if p.version.startswith("3.12.")] or pyenv)[:1]
+
+
 def basename(path):
     return os.path.basename(path or "")
 

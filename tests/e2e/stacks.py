@@ -13,7 +13,6 @@ Every report must state the stack store's size ("stack_store").
 import json
 import os
 import signal
-import socket
 import time
 import urllib.request
 
@@ -45,14 +44,6 @@ def store_str(rep):
         st["peak_kernel_bytes"] / 1048576.0, rep["stats"]["stack_nodes"], st["evicted"])
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def get(url, timeout):
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         return resp.status, resp.read()
@@ -70,7 +61,7 @@ def sc_flask_start(c, py):
     size, and Flask's own import frames are symbolized."""
     if not os.path.exists(GUNICORN):
         raise R.Skipped("%s is not installed (Debian's gunicorn)" % GUNICORN)
-    port = free_port()
+    port = R.free_port()
     fixtures = R.FIXTURES
     tr = c.start_tracer(["-j", "-o", "0", "--no-fds", "--", GUNICORN, "--preload", "-w", "1",
                          "-b", "127.0.0.1:%d" % port, "--chdir", fixtures, "flask_app:app"])

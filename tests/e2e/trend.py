@@ -76,9 +76,7 @@ def plan(interps, run):
     global R
     R = run
     out = []
-    deb = [p for p in interps if p.debian]
-    pyenv = [p for p in interps if not p.debian]
-    picks = deb[:1] + ([p for p in pyenv if p.version.startswith("3.12.")] or pyenv)[:1]
+    picks = R.debian_and_312(interps)
     for p in picks:
         for iv in INTERVALS:
             out.append(("trend-sawtooth-%ss[%s]" % (iv, p.name), sc_no_growth(iv), p,

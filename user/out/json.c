@@ -210,6 +210,16 @@ void out_json__render(const struct report_set *set, const struct out_opts *opts,
 	for (i = 0; i < set->n; i++)
 		json_array_append_new(procs, json_process(set->procs[i], opts));
 	json_object_set_new(o, "processes", procs);
+	if (set->agent) {
+		const struct agent_footprint *a = set->agent;
+
+		json_object_set_new(o, "agent", json_pack(
+			"{s:f,s:o,s:I,s:I,s:f,s:o}", "cpu_pct", a->cpu_pct, "bpf_pct",
+			a->bpf_pct >= 0 ? json_real(a->bpf_pct) : json_null(),
+			"rss_bytes", (json_int_t)a->rss_bytes, "map_bytes", (json_int_t)a->map_bytes,
+			"cpu_seconds", a->cpu_ns / 1e9, "bpf_seconds",
+			a->bpf_pct >= 0 ? json_real(a->bpf_ns / 1e9) : json_null()));
+	}
 	s = json_dumps(o, JSON_COMPACT);
 	if (s) {
 		fputs(s, f);

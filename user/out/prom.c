@@ -422,6 +422,22 @@ void out_prom__render(const struct report_set *set, const struct prom_opts *o, s
 			emit(b, &c, v, n);
 		}
 	}
+	if (set->agent) {
+		const struct agent_footprint *a = set->agent;
+
+		family(b, "pyleak_agent_cpu_seconds_total", "counter", "CPU time of the agent's own "
+		       "threads (user and system).");
+		obuf__printf(b, "pyleak_agent_cpu_seconds_total %.3f\n", a->cpu_ns / 1e9);
+		if (a->bpf_pct >= 0) {
+			family(b, "pyleak_agent_bpf_seconds_total", "counter", "Run time of the agent's "
+			       "BPF programs, paid by the traced processes (kernel run-time stats).");
+			obuf__printf(b, "pyleak_agent_bpf_seconds_total %.3f\n", a->bpf_ns / 1e9);
+		}
+		family(b, "pyleak_agent_resident_bytes", "gauge", "The agent's resident memory.");
+		obuf__printf(b, "pyleak_agent_resident_bytes %" PRIu64 "\n", a->rss_bytes);
+		family(b, "pyleak_agent_map_bytes", "gauge", "Kernel memory of the agent's BPF maps.");
+		obuf__printf(b, "pyleak_agent_map_bytes %" PRIu64 "\n", a->map_bytes);
+	}
 	if (o->pyroscope) {
 		family(b, "pyleak_pyroscope_pushes_total", "counter", "Profiles pushed to "
 		       "Pyroscope (--pyroscope), one per process and report.");

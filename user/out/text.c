@@ -414,6 +414,16 @@ void out_text__render(const struct report_set *set, const struct out_opts *o, FI
 		print_label(sn, several, f);
 		print_body(sn, o, f);
 	}
+	if (set->agent) {
+		const struct agent_footprint *a = set->agent;
+		char b1[32], b2[32];
+
+		fprintf(f, "agent: %.1f%% of a core", a->cpu_pct);
+		if (a->bpf_pct >= 0)
+			fprintf(f, " (and its BPF programs %.2f%%)", a->bpf_pct);
+		fprintf(f, ", %s resident, %s of BPF maps\n", human(a->rss_bytes, b1, sizeof(b1)),
+			human(a->map_bytes, b2, sizeof(b2)));
+	}
 	if (set->final && set->exit_reason)
 		fprintf(f, "Detached (%s).\n", set->exit_reason);
 	fputc('\n', f);
