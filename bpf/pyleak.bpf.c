@@ -40,12 +40,16 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } proc_events SEC(".maps");
 
-static __always_inline void announce(__u32 kind, __u32 pid, __u32 parent)
+/* flags: BPF_RB_NO_WAKEUP for what can wait for userspace's next poll
+ * (-a polls at least every 100 ms): a wakeup costs the announcing process
+ * tens of microseconds (bench/RESULTS.md), and -a announces every exec on
+ * the host. */
+static __always_inline void announce(__u32 kind, __u32 pid, __u32 parent, __u64 flags)
 {
 	struct lifecycle_event ev = { .kind = kind, .pid = pid, .parent = parent,
 				 .ts_ns = bpf_ktime_get_ns() };
 
-	if (bpf_ringbuf_output(&proc_events, &ev, sizeof(ev), 0))
+	if (bpf_ringbuf_output(&proc_events, &ev, sizeof(ev), flags))
 		__sync_fetch_and_add(&proc_events_lost, 1);
 }
 
@@ -291,8 +295,10 @@ int exec_watch(void *ctx)
 		 * the same file) and fds are not the traced program's. */
 		proc_freeze(p, FREEZE_EXEC);
 	}
-	if (p || watch_exec)
-		announce(PROC_EV_EXEC, pid, 0);
+	if (p)
+		announce(PROC_EV_EXEC, pid, 0, 0);
+	else if (watch_exec)
+		announce(PROC_EV_EXEC, pid, 0, BPF_RB_NO_WAKEUP);
 	return 0;
 }
 
@@ -321,7 +327,7 @@ int BPF_PROG(fork_watch, struct task_struct *parent, struct task_struct *child)
 	if (bpf_map_update_elem(&procs, &cpid, &c, BPF_NOEXIST))
 		__sync_fetch_and_add(&proc_events_lost, 1);	/* MAX_PROCS traced */
 	else
-		announce(PROC_EV_FORK, cpid, ppid);
+		announce(PROC_EV_FORK, cpid, ppid, 0);
 	return 0;
 }
 
@@ -378,6 +384,6 @@ int BPF_PROG(exit_watch, struct task_struct *task)
 	else if (p->finalizing && live == 1)
 		proc_freeze(p, FREEZE_SHUTDOWN);
 	if (live <= 0)
-		announce(PROC_EV_EXIT, pid, 0);
+		announce(PROC_EV_EXIT, pid, 0, 0);
 	return 0;
 }

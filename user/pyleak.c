@@ -1465,7 +1465,9 @@ int main(int argc, char **argv)
 		double t = now_s(), until = deadline && deadline < next ? deadline : next;
 		int timeout = until > t ? (int)((until - t) * 1000) + 1 : 0;
 
-		if (tr.npend && timeout > 100)
+		/* pending processes are looked at again, and -a's exec events
+		 * arrive without a wakeup: both within 100 ms */
+		if ((tr.npend || env.all) && timeout > 100)
 			timeout = 100;
 		ret = poll(fds, 3, timeout);
 		if (ret < 0 && errno != EINTR) {
