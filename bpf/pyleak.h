@@ -193,10 +193,14 @@ struct stack_node {
 	__u64 parent;		/* the caller's node id, or STACK_ROOT(_TRUNCATED) */
 	__u64 code;		/* PyCodeObject * in the target */
 	__u32 pos;
-	__u32 depth;		/* frames from the outermost kept one, which is 1 */
-	__u32 pid;		/* the process whose address space code is in */
-	__u32 pad;
+	/* NODE_DEPTH_PID(depth, pid): frames from the outermost kept one (which
+	 * is 1; at most MAX_FRAMES), and the process whose address space code is
+	 * in (pid_max is at most 2^22). Packed: the node stays 24 bytes, and
+	 * userspace's mirror of the store with it (its resident size). */
+	__u32 depth_pid;
 };
+#define NODE_DEPTH_PID(depth, pid)	(((__u32)(pid) << 8) | ((depth) & 0xff))
+#define NODE_PID(depth_pid)		((depth_pid) >> 8)
 
 /* Announced on the new-node ring buffer when BPF adds a node. */
 struct node_event {
@@ -267,8 +271,9 @@ enum fd_syscall {
 _Static_assert(sizeof(struct py_offsets) == 80, "py_offsets layout");
 _Static_assert(sizeof(struct alloc_key) == 16, "alloc_key layout");
 _Static_assert(sizeof(struct alloc_info) == 32, "alloc_info layout");
-_Static_assert(sizeof(struct stack_node) == 32, "stack_node layout");
-_Static_assert(sizeof(struct node_event) == 40, "node_event layout");
+_Static_assert(sizeof(struct stack_node) == 24, "stack_node layout");
+_Static_assert(sizeof(struct node_event) == 32, "node_event layout");
+_Static_assert(MAX_FRAMES <= 0xff, "depth fits NODE_DEPTH_PID");
 _Static_assert(sizeof(struct proc_cfg) == 112, "proc_cfg layout");
 _Static_assert(sizeof(struct lifecycle_event) == 24, "lifecycle_event layout");
 _Static_assert(sizeof(struct fd_key) == 8, "fd_key layout");

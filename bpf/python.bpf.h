@@ -386,9 +386,7 @@ static long insert_node(__u32 j, struct insert_ctx *c)
 	ev.node.parent = i + 1 < c->depth ? b->ids[(i + 1) & (MAX_FRAMES - 1)] : c->root;
 	ev.node.code = b->code[i];
 	ev.node.pos = b->pos[i];
-	ev.node.depth = c->depth - i;
-	ev.node.pid = c->pid;
-	ev.node.pad = 0;
+	ev.node.depth_pid = NODE_DEPTH_PID(c->depth - i, c->pid);
 	c->err = bpf_map_update_elem(&stack_nodes, &ev.id, &ev.node, BPF_NOEXIST);
 	if (c->err == -EEXIST) {
 		/* another CPU added it since the lookup */

@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1251,6 +1252,11 @@ static int report_all(struct reporter *rep, bool final, const char *reason)
 	for (i = tr.n - 1; i >= 0; i--)
 		if (ended(tr.t[i]))
 			remove_target(i);
+	/* A report frees as much as it allocates (snapshots, rankings, stacks
+	 * forgotten), but glibc keeps the freed pages of its heap: give them
+	 * back, or the resident size creeps up with fragmentation (measured:
+	 * +11 MB over 30 s of a target compiling code, the live heap flat). */
+	malloc_trim(0);
 	return ret ? -EPIPE : 0;
 }
 

@@ -70,7 +70,7 @@ static struct node *add_node(struct stack_table *t, uint64_t id, const struct st
 	e = u64map__get(&t->map, id);
 	if (e && e->in_bpf)
 		return e;
-	sym = t->resolve ? t->resolve(t->resolve_ctx, sn->pid) : t->sym;
+	sym = t->resolve ? t->resolve(t->resolve_ctx, NODE_PID(sn->depth_pid)) : t->sym;
 	if (sym) {
 		symbolizer__frame(sym, sn->code, sn->pos, &fi);
 	} else {

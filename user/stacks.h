@@ -40,7 +40,7 @@ struct stack_store {
  * sym: the symbolizer of every node, unless a resolver is set. */
 struct stack_table *stacks__new(int nodes_fd, int events_fd, struct symbolizer *sym);
 /* Several processes: the symbolizer of the process a node belongs to
- * (stack_node.pid), or NULL when its code can no longer be read (the
+ * (NODE_PID(stack_node.depth_pid)), or NULL when its code can no longer be read (the
  * process exec'd or is gone: the frame is unreadable). */
 typedef struct symbolizer *(*stacks_resolver)(void *ctx, uint32_t pid);
 void stacks__set_resolver(struct stack_table *t, stacks_resolver fn, void *ctx);

@@ -270,9 +270,21 @@ def churn_detach(c, py, args, stop):
     R.expect(len(periodic) >= 2, "at least 2 periodic reports", len(periodic))
     seen = set(s["id"] for r in periodic for s in r["stacks"])
     final = reps[-1]
+    # A stack new in the final report is a phantom unless it is one the last periodic report
+    # could not show yet: blocks it found younger than -o (500 ms), which the final report,
+    # one interval later, finds older. CPython 3.8-3.10's free lists (lists, tuples) keep
+    # some freed blocks for reuse, never returning them to the allocator, and take new ones
+    # now and then: a few such blocks can fall in that window. A phantom of detaching (the
+    # bug this guards against) is many allocations, and those never freed are counted by
+    # the totals check below.
+    window = 0.5 + float(INTERVAL) + 0.25
     new = [s for s in final["stacks"] if s["id"] not in seen]
-    R.expect(not new, "no stack in the final report that no periodic report had",
-             "%d new: %s" % (len(new), "; ".join(R.stack_str(s) for s in new[:4])))
+    late = [s for s in new if not 0.5 <= s["oldest_s"] <= window]
+    R.expect(not late and sum(s["count"] for s in new) <= 8,
+             "no stack in the final report that no periodic report had, but a few allocations "
+             "the last one found younger than -o",
+             "%d new: %s" % (len(new), "; ".join("%s oldest %.2fs" % (R.stack_str(s), s["oldest_s"])
+                                                 for s in new[:4])))
     R.expect(final["stats"]["missed_return"] == 0, "missed_return 0 in the final report",
              final["stats"]["missed_return"])
     grew = final["totals"]["bytes"] - periodic[-1]["totals"]["bytes"]

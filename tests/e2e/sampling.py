@@ -40,8 +40,8 @@ def leak_match():
 def sc_estimate(c, py):
     """Given leak_objects.py leaking 20000 x 600 B under -p --sample-bytes 16K, then the leak is
     the top stack with an estimated count and bytes within 25% of the truth, every report is
-    marked sampled (mean 16384, estimates), and recorded allocations are under a tenth of the
-    allocator calls seen."""
+    marked sampled (mean 16384, estimates), and recorded allocations are a small share of the
+    allocator calls seen (under 1/10 with full coverage, 1/3 with partial)."""
     fx = c.start_fixture(py, "leak_objects.py", N, "--size", "600", "--decoy-mb", "5")
     c.wait_status("READY", 60, proc=fx)
     tr = c.start_tracer(["-j", "-o", "0", "--no-census", "--sample-bytes", "16K", "-p", str(fx.pid),
@@ -65,8 +65,10 @@ def sc_estimate(c, py):
     R.expect(abs(top["count"] - N) <= 0.25 * N and abs(top["bytes"] - want_bytes) <= 0.25 * want_bytes,
              "an estimate within 25%% of %d allocations, %d bytes" % (N, want_bytes),
              "%d allocations, %d bytes" % (top["count"], top["bytes"]))
-    st = last["stats"]
-    R.expect(st["calls"] > 10 * st["allocs"], "recorded allocations under a tenth of the calls seen",
+    # full coverage: most calls are small objects, rarely sampled; partial (Debian -p):
+    # only calls over 512 B reach libc, the churn's 40 KB ones sampled 9 times in 10
+    st, share = last["stats"], 10 if last["coverage"] == "full" else 3
+    R.expect(st["calls"] > share * st["allocs"], "recorded allocations under 1/%d of the calls seen" % share,
              "%d recorded of %d calls" % (st["allocs"], st["calls"]))
     return "estimated %d allocations, %d B (truth %d, %d B); %d of %d calls recorded" % (
         top["count"], top["bytes"], N, want_bytes, st["allocs"], st["calls"])
