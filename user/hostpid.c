@@ -44,36 +44,109 @@ static int check_proc(char *err, size_t errlen)
 	return -EXDEV;
 }
 
-/* Every record the iterator writes; the one for vpid, if any. */
-static int read_records(int ifd, pid_t vpid, pid_t *host_tgid, int *seen)
+/*
+ * The iterator program, loaded on first use and kept: forks and execs are
+ * translated one by one while tracing (hostpid__to_ns). Used from the
+ * tracer's main thread only.
+ */
+static struct hostpid_bpf *skel;
+
+static int load(char *err, size_t errlen)
 {
-	struct hostpid_rec recs[64];
-	ssize_t n;
-	int found = -ESRCH;
+	int ret;
 
-	*seen = 0;
-	while ((n = read(ifd, recs, sizeof(recs))) > 0) {
-		size_t i, k = (size_t)n / sizeof(recs[0]);
-
-		for (i = 0; i < k; i++, (*seen)++)
-			if ((pid_t)recs[i].vtid == vpid && found) {
-				*host_tgid = (pid_t)recs[i].tgid;
-				found = 0;
-			}
-	}
-	if (n < 0)
-		return -errno;
-	return found;
+	if (skel)
+		return 0;
+	skel = hostpid_bpf__open_and_load();
+	if (skel)
+		return 0;
+	ret = -errno;
+	snprintf(err, errlen, "cannot load the BPF task iterator that finds the host's pid: %s",
+		 strerror(-ret));
+	return ret;
 }
 
-int hostpid__resolve(pid_t vpid, pid_t *host_tgid, char *err, size_t errlen)
+/* Which record is wanted, and what was found. */
+struct want {
+	pid_t vtid;		/* by the reader's namespace's id, or 0 */
+	pid_t host;		/* by the host's (the process's leader), or 0 */
+	pid_t found;
+	int seen;
+};
+
+static bool matches(struct want *w, const struct hostpid_rec *r)
+{
+	if (w->vtid) {
+		if ((pid_t)r->vtid != w->vtid)
+			return false;
+		w->found = (pid_t)r->tgid;
+		return true;
+	}
+	if ((pid_t)r->tgid != w->host || (pid_t)r->tid != w->host)
+		return false;
+	w->found = (pid_t)r->vtid;
+	return true;
+}
+
+/* Run the iterator (over tid's task alone, in the caller's namespace, if
+ * tid; else every task) and look for w. 0, -ESRCH or -errno. */
+static int iterate(pid_t tid, struct want *w, char *err, size_t errlen)
 {
 	union bpf_iter_link_info linfo;
 	LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &linfo,
 		    .link_info_len = sizeof(linfo));
-	struct hostpid_bpf *skel = NULL;
-	struct bpf_link *link = NULL;
-	int ifd = -1, ret, seen = 0;
+	struct hostpid_rec recs[64];
+	struct bpf_link *link;
+	int ifd, ret = -ESRCH;
+	ssize_t n;
+
+	ret = load(err, errlen);
+	if (ret)
+		return ret;
+	/* 6.1+ visits only tid's task; older kernels ignore the filter and
+	 * visit every one, and the program says which one is tid */
+	memset(&linfo, 0, sizeof(linfo));
+	linfo.task.tid = tid;
+	link = bpf_program__attach_iter(skel->progs.hostpid_task, tid ? &opts : NULL);
+	if (!link) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot attach the BPF task iterator that finds the host's "
+			 "pid: %s", strerror(-ret));
+		return ret;
+	}
+	ifd = bpf_iter_create(bpf_link__fd(link));
+	if (ifd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot start the BPF task iterator that finds the host's "
+			 "pid: %s", strerror(-ret));
+		bpf_link__destroy(link);
+		return ret;
+	}
+	ret = -ESRCH;
+	w->seen = 0;
+	while ((n = read(ifd, recs, sizeof(recs))) > 0) {
+		size_t i, k = (size_t)n / sizeof(recs[0]);
+
+		for (i = 0; i < k; i++, w->seen++)
+			if (ret && matches(w, &recs[i]))
+				ret = 0;
+	}
+	if (n < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot read the BPF task iterator that finds the host's "
+			 "pid: %s", strerror(-ret));
+	} else if (ret) {
+		snprintf(err, errlen, "no such process in this pid namespace");
+	}
+	close(ifd);
+	bpf_link__destroy(link);
+	return ret;
+}
+
+int hostpid__resolve(pid_t vpid, pid_t *host_tgid, char *err, size_t errlen)
+{
+	struct want w = { .vtid = vpid };
+	int ret;
 
 	ret = check_proc(err, errlen);
 	if (ret)
@@ -82,44 +155,30 @@ int hostpid__resolve(pid_t vpid, pid_t *host_tgid, char *err, size_t errlen)
 		*host_tgid = vpid;
 		return 0;
 	}
-	skel = hostpid_bpf__open_and_load();
-	if (!skel) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot load the BPF task iterator that finds the host's pid: "
-			 "%s", strerror(-ret));
-		goto out;
-	}
-	/* Only this task, looked up in our pid namespace (6.1+; older kernels
-	 * visit every task and the program says which one is vpid). */
-	memset(&linfo, 0, sizeof(linfo));
-	linfo.task.tid = vpid;
-	link = bpf_program__attach_iter(skel->progs.hostpid_task, &opts);
-	if (!link) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot attach the BPF task iterator that finds the host's "
-			 "pid: %s", strerror(-ret));
-		goto out;
-	}
-	ifd = bpf_iter_create(bpf_link__fd(link));
-	if (ifd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot start the BPF task iterator that finds the host's "
-			 "pid: %s", strerror(-ret));
-		goto out;
-	}
-	ret = read_records(ifd, vpid, host_tgid, &seen);
-	if (ret == -ESRCH)
+	if (vpid <= 0) {
 		snprintf(err, errlen, "no such process in this pid namespace");
-	else if (ret)
-		snprintf(err, errlen, "cannot read the BPF task iterator that finds the host's "
-			 "pid: %s", strerror(-ret));
-	else
-		debug("pid %d of this pid namespace is pid %d on the host (%d tasks visited)",
-		      vpid, *host_tgid, seen);
-out:
-	if (ifd >= 0)
-		close(ifd);
-	bpf_link__destroy(link);
-	hostpid_bpf__destroy(skel);
-	return ret;
+		return -ESRCH;
+	}
+	ret = iterate(vpid, &w, err, errlen);
+	if (ret)
+		return ret;
+	*host_tgid = w.found;
+	debug("pid %d of this pid namespace is pid %d on the host (%d tasks visited)", vpid,
+	      w.found, w.seen);
+	return 0;
+}
+
+int hostpid__to_ns(pid_t host_tgid, pid_t *vpid)
+{
+	struct want w = { .host = host_tgid };
+	char err[256];
+
+	if (hostpid__initial_ns()) {
+		*vpid = host_tgid;
+		return 0;
+	}
+	if (host_tgid <= 0 || iterate(0, &w, err, sizeof(err)))
+		return -ESRCH;
+	*vpid = w.found;
+	return 0;
 }

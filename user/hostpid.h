@@ -26,10 +26,19 @@ bool hostpid__initial_ns(void);
  * The host tgid of the process that vpid (a process's or a thread's id in
  * the caller's pid namespace) names. In the initial namespace that is vpid
  * itself and nothing is loaded; elsewhere a BPF task iterator
- * (bpf/hostpid.bpf.c) finds it, in about 10 ms. Also checks that /proc is
+ * (bpf/hostpid.bpf.c, loaded once and kept) finds it. Also checks that /proc is
  * the caller's namespace's (else its pids name other processes).
  * 0, or -errno with err saying why: -ESRCH no such task in this namespace.
  */
 int hostpid__resolve(pid_t vpid, pid_t *host_tgid, char *err, size_t errlen);
+
+/*
+ * The other way: the id in the caller's pid namespace of the process that
+ * is host_tgid on the host (what BPF's fork and exec events name). The same
+ * number in the initial namespace; elsewhere every task is visited (about
+ * 1 ms on a host of a few thousand). -ESRCH when the caller's namespace
+ * cannot see it (a process of the host or of another container).
+ */
+int hostpid__to_ns(pid_t host_tgid, pid_t *vpid);
 
 #endif /* __HOSTPID_H */

@@ -28,6 +28,7 @@
 #include "discover.h"
 #include "fds.h"
 #include "footprint.h"
+#include "hostpid.h"
 #include "launch.h"
 #include "procinfo.h"
 #include "log.h"
@@ -807,9 +808,21 @@ static struct target *find_target(pid_t pid)
 	return NULL;
 }
 
+/* By the pid BPF names it with (user/hostpid.h: == pid on the host). */
+static struct target *find_host(pid_t host)
+{
+	int i;
+
+	for (i = 0; i < tr.n; i++)
+		if (tr.t[i]->host == host && tr.t[i]->status != PROC_UNTRACEABLE &&
+		    !tr.t[i]->retired)
+			return tr.t[i];
+	return NULL;
+}
+
 static struct symbolizer *symbolizer_of(void *ctx, uint32_t pid)
 {
-	struct target *t = find_target(pid);
+	struct target *t = find_host(pid);
 
 	(void)ctx;
 	/* a retired process's memory is gone, or another program's */
@@ -847,11 +860,20 @@ static void announce_target(const struct target *t)
 		output__end();
 }
 
-static void forget_cfg(pid_t pid)
+static void forget_host(pid_t host)
 {
-	__u32 key = pid;
+	__u32 key = host;
 
 	bpf_map_delete_elem(bpf_map__fd(tr.sh.skel->maps.procs), &key);
+}
+
+static void forget_cfg(pid_t pid)
+{
+	char err[256];
+	pid_t host;
+
+	if (!hostpid__resolve(pid, &host, err, sizeof(err)))
+		forget_host(host);
 }
 
 /*
@@ -1002,25 +1024,39 @@ static void retire(struct target *t, const char *why)
 static int on_proc_event(void *ctx, void *data, size_t len)
 {
 	const struct lifecycle_event *ev = data;
-	struct target *t;
-	char err[512];
+	struct target *t, *pt = NULL;
+	char err[512] = "";
+	pid_t pid;
 
 	(void)ctx;
 	if (len < sizeof(*ev))
 		return 0;
-	t = find_target(ev->pid);
+	/* BPF names processes by their host pids; from here on, by this
+	 * namespace's (the same on the host; user/hostpid.h) */
+	t = find_host(ev->pid);
+	if (t) {
+		pid = t->pid;
+	} else if (hostpid__to_ns(ev->pid, &pid)) {
+		/* not in the tracer's pid namespace: nothing it can trace */
+		if (ev->kind == PROC_EV_FORK)
+			forget_host(ev->pid);
+		return 0;
+	}
+	if (!t)
+		t = find_target(pid);	/* listed as untraceable */
+	if (ev->kind == PROC_EV_FORK)
+		pt = find_host(ev->parent);
 	switch (ev->kind) {
 	case PROC_EV_FORK:
-		if (!find_target(ev->parent) || add_target(ev->pid, ev->parent, false, false, err,
-							   sizeof(err))) {
+		if (!pt || add_target(pid, pt->pid, false, false, err, sizeof(err))) {
 			/* Tried again for a while: a child that exec'd at once
 			 * (subprocess) is looked at as its new program; one that
 			 * stays unreadable is listed with the reason. */
-			info("pid %d (forked from %d) not followed yet: %s", ev->pid, ev->parent,
-			     err);
-			forget_cfg(ev->pid);
-			if (find_target(ev->parent) && !target_gone(ev->pid))
-				add_pending(ev->pid, ev->parent, true);
+			info("pid %d (forked from %d) not followed yet: %s", pid,
+			     pt ? pt->pid : (pid_t)ev->parent, err);
+			forget_host(ev->pid);
+			if (pt && !target_gone(pid))
+				add_pending(pid, pt->pid, true);
 		}
 		break;
 	case PROC_EV_EXEC:
@@ -1030,7 +1066,7 @@ static int on_proc_event(void *ctx, void *data, size_t len)
 			retire(t, "exec'd a new program");
 		}
 		if ((t && env.follow) || env.all)
-			add_pending(ev->pid, 0, true);
+			add_pending(pid, 0, true);
 		break;
 	case PROC_EV_EXIT:
 		if (t && t->status == PROC_TRACED)
