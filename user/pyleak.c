@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "caps.h"
 #include "census.h"
 #include "collect.h"
 #include "discover.h"
@@ -610,41 +611,6 @@ static int parse_args(int argc, char **argv)
 	if (!env.memory && !env.fds)
 		return bad_usage("%s", "--fds-only and --no-fds leave nothing to trace");
 	return 0;
-}
-
-/*
- * CapEff from /proc/self/status: root is not required, these are (found
- * by running as uid 65534 with ambient capabilities on Linux 6.18):
- * CAP_SYS_ADMIN: the uprobe perf events are refused (EACCES) with
- * CAP_BPF and CAP_PERFMON alone, and /proc/PID/map_files (the mapped
- * files themselves) needs it; CAP_SYS_PTRACE: another user's /proc/PID/
- * exe, maps and memory; CAP_DAC_READ_SEARCH: the target's files under
- * directories closed to us (/root/.pyenv) and its map_files directory.
- */
-static int check_privileges(void)
-{
-	static const struct { int bit; const char *name; } need[] = {
-		{ 21, "CAP_SYS_ADMIN" }, { 19, "CAP_SYS_PTRACE" }, { 2, "CAP_DAC_READ_SEARCH" },
-	};
-	unsigned long long caps = 0;
-	char line[256], missing[128] = "";
-	FILE *f = fopen("/proc/self/status", "re");
-	unsigned int i;
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "CapEff: %llx", &caps) == 1)
-			break;
-	if (f)
-		fclose(f);
-	for (i = 0; i < sizeof(need) / sizeof(need[0]); i++)
-		if (!(caps >> need[i].bit & 1))
-			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), "%s%s",
-				 missing[0] ? ", " : "", need[i].name);
-	if (!missing[0])
-		return 0;
-	warn("need root, or CAP_SYS_ADMIN, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (uid %d "
-	     "lacks %s)", getuid(), missing);
-	return -EPERM;
 }
 
 static double now_s(void)
@@ -1356,7 +1322,7 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv))
 		return EXIT_USAGE;
 	libbpf_set_print(log__libbpf);
-	if (check_privileges())
+	if (caps__check())
 		return EXIT_ERROR;
 	for (i = 0; i < env.npids; i++)
 		env.pids[i] = resolve_tid(env.pids[i]);
