@@ -12,6 +12,7 @@ in a pod whose pid 1 is the pause process or a shell entrypoint), so its pid the
 | `ns-sidecar-fds` | the same with `fd_leak.py`: fds are traced at all (BPF's syscall tracepoints compare host pids), every leak line holds exactly what it leaked, the file line is the top fd stack |
 | `ns-sidecar-launch` | `pyleak-bpf -- python fixture` run inside a namespace (the launch gate stops the command by its host pid): the leak on top, `pid` the command's pid in the namespace |
 | `ns-sidecar-follow` | `pyleak-bpf -- python mp_pool.py` inside a namespace: the Pool's workers, announced by BPF with their host pids, are followed by their pids in the namespace; each that ran tasks has a section with the task's line on top |
+| `ns-sidecar-all` | `pyleak-bpf -a` inside a namespace (the sidecar pod's command): a Python started before it and one started after it (picked up from BPF's exec event, a host pid turned back into the namespace's) each have a section with the leak on top under their namespace pids; a Python on the host is never seen |
 | `ns-hidden-interp` | per pyenv build: the namespace bind-mounts the build's directory at `/opt/nshidden-python` (the host has no such path) and hides the original path; the fixture runs from there; traced from the host with `-p HOSTPID`: the leak on top, `pid` the host's, `ns_pid` the namespace's, `executable` under `/opt/nshidden-python` |
 
 Skips say why: no `unshare`/`nsenter`, no pyenv build.
@@ -275,6 +276,56 @@ def sc_sidecar_follow(c, py):
                                                parent)
 
 
+def sc_sidecar_all(c, py):
+    """Given a pid and mount namespace with a leaking Python started before the tracer and
+    one started after it, and a third leaking Python on the host, when `pyleak-bpf -a` runs
+    inside the namespace (the sidecar pod's command), then both of the namespace's Pythons
+    have a section under their namespace pids with the leak on top, the late one is picked
+    up from its exec (announced by BPF with its host pid), and the host's is never seen."""
+    PROCS.R = R
+    holder = in_namespace(c, ["sleep", str(int(c.limit + 30))], label="holder")
+    host = host_pid_of(c, holder, 2)
+    enter = ["nsenter", "-t", str(host), "-p", "-m", "--"]
+    subs = dict((k, R.Case("%s-%s" % (c.name, k), c.opts, c.limit)) for k in ("before", "after", "host"))
+    try:
+        subs["before"].spawn(enter + subs["before"].fixture_argv(py, "leak_objects.py", LEAK_N), "fixture")
+        before = R.pid_of(subs["before"].wait_status("READY", 60))
+        fh = subs["host"].start_fixture(py, "leak_objects.py", LEAK_N)
+        subs["host"].wait_status("READY", 60, proc=fh)
+        tr = start_ns_tracer(c, host, ["-a", "--exact", "--max-overhead", "0", "-j", "-o", "0", "-T", "5",
+                                            "--no-census", INTERVAL])
+        tr.wait_reports(1, 60, "a first report")
+        subs["after"].spawn(enter + subs["after"].fixture_argv(py, "leak_objects.py", LEAK_N), "fixture")
+        after = R.pid_of(subs["after"].wait_status("READY", 60))
+        end = min(time.monotonic() + 20, c.deadline)
+        while not any(p["pid"] == after for r in PROCS.raw_reports(tr) for p in r["processes"]):
+            R.expect(time.monotonic() < end and tr.alive(), "the late Python (pid %d in the namespace) in "
+                     "a report within 20 s of its start" % after, "absent")
+            time.sleep(0.1)
+        for k in subs:
+            subs[k].go()
+        for k in ("before", "after"):
+            subs[k].wait_status("LEAKED", 120)
+        R.after_leak(c, tr, 3)
+        rc = tr.stop(signal.SIGINT, timeout=30)
+        R.expect(rc == 0, "exit status 0 after SIGINT", rc)
+        reps = PROCS.check_reports(tr)
+        seen = [p for r in reps for p in r["processes"] if subs["host"].dir in (p.get("cmdline") or "")]
+        R.expect(not seen, "the host's Python (pid %d) never in a report" % fh.pid,
+                 "as pid %s" % sorted(set(p["pid"] for p in seen)))
+        ev = []
+        for name, pid in (("before", before), ("after", after)):
+            views = [R.target_view(r, pid) for r in reps if any(p["pid"] == pid for p in r["processes"])]
+            views = [v for v in views if v.get("pid") == pid]
+            R.expect(views and all(v["ns_pid"] == pid for v in views), "sections of pid %d with ns_pid %d"
+                     % (pid, pid), [v.get("ns_pid") for v in views])
+            ev.append("%s pid %d: %s" % (name, pid, R.check_leak_found(views, leak_match(), LEAK_N)))
+        return "; ".join(ev) + "; the host's pid %d unseen" % fh.pid
+    finally:
+        for k in subs:
+            subs[k].cleanup()
+
+
 def sc_hidden_interp(c, py):
     """Given leak_objects.py in its own pid and mount namespace, run by the interpreter
     bind-mounted at /opt/nshidden-python (a path the host lacks; its real path hidden there),
@@ -323,7 +374,7 @@ def plan(interps, run):
     if not pick:
         why = "needs a pyenv (non-PGO) build for full coverage under -p; none installed"
         for name in ("ns-sidecar-attach", "ns-sidecar-fds", "ns-sidecar-launch", "ns-sidecar-follow",
-                     "ns-hidden-interp"):
+                     "ns-sidecar-all", "ns-hidden-interp"):
             out.append((name, skipper(why), None, 10, 1))
         return out
     p = pick[0]
@@ -331,6 +382,7 @@ def plan(interps, run):
     out.append(("ns-sidecar-fds[%s]" % p.name, sc_sidecar_fds, p, 120, 5))
     out.append(("ns-sidecar-launch[%s]" % p.name, sc_sidecar_launch, p, 150, 5))
     out.append(("ns-sidecar-follow[%s]" % p.name, sc_sidecar_follow, p, 150, 5))
+    out.append(("ns-sidecar-all[%s]" % p.name, sc_sidecar_all, p, 180, 6))
     for q in pyenv:
         out.append(("ns-hidden-interp[%s]" % q.name, sc_hidden_interp, q, 150, 5))
     return out
