@@ -6,6 +6,8 @@ LLVM_STRIP ?= llvm-strip
 BPFTOOL   ?= bpftool
 CC        ?= cc
 PYTHON    ?= python3
+# Debian's own interpreter, for what needs Debian's Python packages (python3-yaml)
+DEB_PYTHON ?= /usr/bin/python3
 ARCH      := x86
 
 CFLAGS    ?= -g -O2
@@ -16,15 +18,25 @@ TEST_LDLIBS := -ldw -lcmocka -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Ibpf -Wall -Wno-unused-function
 
 # Debian packages the build, the tests and the demo need (make deps).
+# BUILD_DEPS is what `make` needs (make deps-build: deploy/Dockerfile's build stage).
 # protobuf-c (compiler and library): the pprof output, generated from proto/profile.proto;
-# libmicrohttpd: --serve; libcurl: --pyroscope. The rest of the second line is what the
-# e2e tests read the outputs with: go tool pprof, Prometheus and promtool, headless
-# Chromium, node and npm (speedscope, installed into .output/npm by `make e2e`); Debian's
-# gunicorn and Flask run the start-up storm test (tests/e2e/stacks.py).
-DEB_DEPS  := make clang llvm gcc pkg-config bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev \
-             libjansson-dev libzydis-dev libzycore-dev libcmocka-dev python3 \
-             protobuf-c-compiler libprotobuf-c-dev libmicrohttpd-dev libcurl4-openssl-dev \
-             golang-go prometheus chromium nodejs gunicorn python3-flask
+# libmicrohttpd: --serve; libcurl: --pyroscope.
+BUILD_DEPS := make clang llvm gcc pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev \
+             libjansson-dev libzydis-dev libzycore-dev \
+             protobuf-c-compiler libprotobuf-c-dev libmicrohttpd-dev libcurl4-openssl-dev
+# What the built binary runs with (deploy/Dockerfile's runtime stage installs these;
+# tools/check_deploy.py checks them against the binary's DT_NEEDED libraries):
+# ca-certificates for --pyroscope https://.
+RUNTIME_DEPS := libbpf1 libelf1 zlib1g libjansson4 libzydis4.0 libprotobuf-c1 libmicrohttpd12 \
+             libcurl4 ca-certificates
+# The tests: cmocka, libdw (offsets against DWARF); what the e2e tests read the outputs
+# with: go tool pprof, Prometheus and promtool, headless Chromium, node and npm
+# (speedscope, installed into .output/npm by `make e2e`); Debian's gunicorn and Flask run
+# the start-up storm test (tests/e2e/stacks.py); the lint of deploy/: yamllint, PyYAML
+# (tools/check_deploy.py), systemd-analyze (systemd).
+TEST_DEPS := libdw-dev libcmocka-dev python3 golang-go prometheus chromium nodejs gunicorn \
+             python3-flask yamllint python3-yaml systemd
+DEB_DEPS  := $(BUILD_DEPS) $(TEST_DEPS)
 # npm: Debian's package, unless the installed nodejs brings its own (NodeSource's does,
 # and Debian's npm would conflict with it).
 NPM_DEB   := $(if $(shell command -v npm 2>/dev/null),,npm)
@@ -51,7 +63,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all clean deps deps-check test unit e2e demo bench bench-fds lint
+.PHONY: all clean deps deps-build deps-check test unit e2e demo bench bench-fds lint
 .SECONDARY:
 # A failed recipe leaves no half-written output (an empty skeleton header
 # would otherwise look current to the next make).
@@ -106,6 +118,11 @@ deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_DEPS) $(NPM_DEB)
 
+# Only what `make` needs (deploy/Dockerfile's build stage).
+deps-build:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BUILD_DEPS)
+
 # Install what is missing (fresh machines), say nothing otherwise.
 deps-check:
 	$(Q)missing=$$(for p in $(DEB_DEPS) $(NPM_DEB); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -153,11 +170,16 @@ clean:
 -include $(wildcard $(OUTPUT)/user/*.d $(OUTPUT)/user/*/*.d $(OUTPUT)/tests/*.d)
 
 # Static checks: every C file with warnings as errors (userspace, BPF, tests),
-# the Python harness and fixtures byte-compiled, the shell scripts parsed.
-lint: $(SKELS) $(PROTO_GEN)
+# the Python harness and fixtures byte-compiled, the shell scripts parsed; deploy/:
+# yamllint, then tools/check_deploy.py (the manifests' structure and capabilities, the
+# image's runtime packages against the binary, systemd-analyze verify of the unit).
+lint: $(SKELS) $(PROTO_GEN) pyleak-bpf
 	$(call msg,LINT,user bpf tests)
 	$(Q)set -e; for f in $(USER_SRCS) $(UNIT_SRCS); do \
 		$(CC) $(CFLAGS) $(CPPFLAGS) -Werror -fsyntax-only $$f; done
 	$(Q)for f in $(BPF_SRCS); do $(CLANG) $(BPF_CFLAGS) -Werror -fsyntax-only $$f || exit 1; done
 	$(Q)$(PYTHON) -m py_compile tests/e2e/*.py tests/fixtures/*.py bench/*.py demo/*.py tools/*.py
 	$(Q)for f in .ci/run tools/*.sh; do bash -n $$f || exit 1; done
+	$(call msg,LINT,deploy)
+	$(Q)yamllint -s -c deploy/yamllint.yaml deploy/*.yaml
+	$(Q)$(DEB_PYTHON) tools/check_deploy.py --binary pyleak-bpf --makefile Makefile deploy

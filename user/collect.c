@@ -204,7 +204,8 @@ out:
 static void baseline_entry(struct collector *c, const void *k, const void *v)
 {
 	const struct fd_key *key = k;
-	struct fd_open *o = key->pid == (__u32)c->m.pid ? fdscan__find(&c->scan, key->fd) : NULL;
+	struct fd_open *o = key->pid == (__u32)c->m.host_pid ?
+			    fdscan__find(&c->scan, key->fd) : NULL;
 
 	if (o && o->ino == ((const struct fd_info *)v)->ino)
 		o->claimed = true;
@@ -517,7 +518,7 @@ static void fd_entry(struct collector *c, const void *k, const void *v)
 	char buf[128], buf2[128];
 
 	stacks__mark(c->stacks_tab, f->stack_id);
-	if (key->pid != (__u32)c->m.pid)
+	if (key->pid != (__u32)c->m.host_pid)
 		return;
 	if (!c->scan.gone) {
 		struct fd_open *o = fdscan__find(&c->scan, key->fd), now = { .link = NULL };
@@ -801,7 +802,7 @@ static void scan_entry(struct collector *unused, const void *k, const void *v)
 		int j = (sc->last + i) % sc->n;
 
 		c = sc->reqs[j].c;
-		if (key->pid == (__u32)c->m.pid) {
+		if (key->pid == (__u32)c->m.host_pid) {
 			uint64_t bytes = a->size, count = 1;
 			struct stack_state *st;
 
@@ -877,14 +878,14 @@ void collect__mark_held(struct collector *c)
 static void purge_entry(struct collector *c, const void *k, const void *v)
 {
 	(void)v;
-	if (((const struct alloc_key *)k)->pid == (__u32)c->m.pid)
+	if (((const struct alloc_key *)k)->pid == (__u32)c->m.host_pid)
 		bpf_map_delete_elem(c->maps.allocs_fd, k);
 }
 
 static void purge_fd(struct collector *c, const void *k, const void *v)
 {
 	(void)v;
-	if (((const struct fd_key *)k)->pid == (__u32)c->m.pid)
+	if (((const struct fd_key *)k)->pid == (__u32)c->m.host_pid)
 		bpf_map_delete_elem(c->maps.fds_fd, k);
 }
 

@@ -26,6 +26,7 @@
 #include <bpf/libbpf.h>
 #include "elffile.h"
 #include "gate.skel.h"
+#include "hostpid.h"
 #include "launch.h"
 #include "log.h"
 #include "probe.h"
@@ -134,6 +135,7 @@ static int command_guarded(const char *argv0, int depth)
 int launch__fork(struct launch *l, char **argv, bool keep_allocator, char *err, size_t errlen)
 {
 	int pipefd[2], errfd[2], ret;
+	pid_t host_tgid;
 
 	memset(l, 0, sizeof(*l));
 	l->go_fd = l->err_fd = -1;
@@ -189,7 +191,11 @@ int launch__fork(struct launch *l, char **argv, bool keep_allocator, char *err, 
 	close(errfd[1]);
 	l->go_fd = pipefd[1];
 	l->err_fd = errfd[0];
-	l->gate->bss->gate_tgid = l->pid;
+	/* the gate compares host pids (the tracer may run in a pid namespace) */
+	ret = hostpid__resolve(l->pid, &host_tgid, err, errlen);
+	if (ret)
+		return ret;
+	l->gate->bss->gate_tgid = host_tgid;
 	return 0;
 }
 

@@ -24,11 +24,13 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "caps.h"
 #include "census.h"
 #include "collect.h"
 #include "discover.h"
 #include "fds.h"
 #include "footprint.h"
+#include "hostpid.h"
 #include "launch.h"
 #include "procinfo.h"
 #include "log.h"
@@ -140,8 +142,10 @@ static const char help[] =
 "pipes...), from the syscalls that create and close them. COUNT reports, then\n"
 "exit (default: until Ctrl-C, --duration, or the target exits). INTERVAL is at\n"
 "least 0.1. Ctrl-C prints a final report and detaches; the target runs at full\n"
-"speed again; a second Ctrl-C exits at once. Needs root, or CAP_SYS_ADMIN,\n"
-"CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (see the README).\n"
+"speed again; a second Ctrl-C exits at once. Needs root, or CAP_BPF, CAP_PERFMON\n"
+"and CAP_SYS_PTRACE, with CAP_DAC_READ_SEARCH for other users' processes,\n"
+"CAP_CHECKPOINT_RESTORE for deleted interpreters, CAP_SYS_ADMIN before Linux 6.6\n"
+"(README, Deploying).\n"
 "\n"
 "Targets (each report has one section per process, the one whose top growing\n"
 "stack is largest first):\n"
@@ -612,41 +616,6 @@ static int parse_args(int argc, char **argv)
 	return 0;
 }
 
-/*
- * CapEff from /proc/self/status: root is not required, these are (found
- * by running as uid 65534 with ambient capabilities on Linux 6.18):
- * CAP_SYS_ADMIN: the uprobe perf events are refused (EACCES) with
- * CAP_BPF and CAP_PERFMON alone, and /proc/PID/map_files (the mapped
- * files themselves) needs it; CAP_SYS_PTRACE: another user's /proc/PID/
- * exe, maps and memory; CAP_DAC_READ_SEARCH: the target's files under
- * directories closed to us (/root/.pyenv) and its map_files directory.
- */
-static int check_privileges(void)
-{
-	static const struct { int bit; const char *name; } need[] = {
-		{ 21, "CAP_SYS_ADMIN" }, { 19, "CAP_SYS_PTRACE" }, { 2, "CAP_DAC_READ_SEARCH" },
-	};
-	unsigned long long caps = 0;
-	char line[256], missing[128] = "";
-	FILE *f = fopen("/proc/self/status", "re");
-	unsigned int i;
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "CapEff: %llx", &caps) == 1)
-			break;
-	if (f)
-		fclose(f);
-	for (i = 0; i < sizeof(need) / sizeof(need[0]); i++)
-		if (!(caps >> need[i].bit & 1))
-			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), "%s%s",
-				 missing[0] ? ", " : "", need[i].name);
-	if (!missing[0])
-		return 0;
-	warn("need root, or CAP_SYS_ADMIN, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (uid %d "
-	     "lacks %s)", getuid(), missing);
-	return -EPERM;
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -808,9 +777,21 @@ static struct target *find_target(pid_t pid)
 	return NULL;
 }
 
+/* By the pid BPF names it with (user/hostpid.h: == pid on the host). */
+static struct target *find_host(pid_t host)
+{
+	int i;
+
+	for (i = 0; i < tr.n; i++)
+		if (tr.t[i]->host == host && tr.t[i]->status != PROC_UNTRACEABLE &&
+		    !tr.t[i]->retired)
+			return tr.t[i];
+	return NULL;
+}
+
 static struct symbolizer *symbolizer_of(void *ctx, uint32_t pid)
 {
-	struct target *t = find_target(pid);
+	struct target *t = find_host(pid);
 
 	(void)ctx;
 	/* a retired process's memory is gone, or another program's */
@@ -848,11 +829,20 @@ static void announce_target(const struct target *t)
 		output__end();
 }
 
-static void forget_cfg(pid_t pid)
+static void forget_host(pid_t host)
 {
-	__u32 key = pid;
+	__u32 key = host;
 
 	bpf_map_delete_elem(bpf_map__fd(tr.sh.skel->maps.procs), &key);
+}
+
+static void forget_cfg(pid_t pid)
+{
+	char err[256];
+	pid_t host;
+
+	if (!hostpid__resolve(pid, &host, err, sizeof(err)))
+		forget_host(host);
 }
 
 /*
@@ -1003,25 +993,39 @@ static void retire(struct target *t, const char *why)
 static int on_proc_event(void *ctx, void *data, size_t len)
 {
 	const struct lifecycle_event *ev = data;
-	struct target *t;
-	char err[512];
+	struct target *t, *pt = NULL;
+	char err[512] = "";
+	pid_t pid;
 
 	(void)ctx;
 	if (len < sizeof(*ev))
 		return 0;
-	t = find_target(ev->pid);
+	/* BPF names processes by their host pids; from here on, by this
+	 * namespace's (the same on the host; user/hostpid.h) */
+	t = find_host(ev->pid);
+	if (t) {
+		pid = t->pid;
+	} else if (hostpid__to_ns(ev->pid, &pid)) {
+		/* not in the tracer's pid namespace: nothing it can trace */
+		if (ev->kind == PROC_EV_FORK)
+			forget_host(ev->pid);
+		return 0;
+	}
+	if (!t)
+		t = find_target(pid);	/* listed as untraceable */
+	if (ev->kind == PROC_EV_FORK)
+		pt = find_host(ev->parent);
 	switch (ev->kind) {
 	case PROC_EV_FORK:
-		if (!find_target(ev->parent) || add_target(ev->pid, ev->parent, false, false, err,
-							   sizeof(err))) {
+		if (!pt || add_target(pid, pt->pid, false, false, err, sizeof(err))) {
 			/* Tried again for a while: a child that exec'd at once
 			 * (subprocess) is looked at as its new program; one that
 			 * stays unreadable is listed with the reason. */
-			info("pid %d (forked from %d) not followed yet: %s", ev->pid, ev->parent,
-			     err);
-			forget_cfg(ev->pid);
-			if (find_target(ev->parent) && !target_gone(ev->pid))
-				add_pending(ev->pid, ev->parent, true);
+			info("pid %d (forked from %d) not followed yet: %s", pid,
+			     pt ? pt->pid : (pid_t)ev->parent, err);
+			forget_host(ev->pid);
+			if (pt && !target_gone(pid))
+				add_pending(pid, pt->pid, true);
 		}
 		break;
 	case PROC_EV_EXEC:
@@ -1031,7 +1035,7 @@ static int on_proc_event(void *ctx, void *data, size_t len)
 			retire(t, "exec'd a new program");
 		}
 		if ((t && env.follow) || env.all)
-			add_pending(ev->pid, 0, true);
+			add_pending(pid, 0, true);
 		break;
 	case PROC_EV_EXIT:
 		if (t && t->status == PROC_TRACED)
@@ -1326,7 +1330,7 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv))
 		return EXIT_USAGE;
 	libbpf_set_print(log__libbpf);
-	if (check_privileges())
+	if (caps__check())
 		return EXIT_ERROR;
 	for (i = 0; i < env.npids; i++)
 		env.pids[i] = resolve_tid(env.pids[i]);

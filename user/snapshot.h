@@ -30,7 +30,9 @@ enum proc_status {
 
 /* What is being traced, for every report's header. */
 struct report_meta {
-	pid_t pid;			/* host pid (init namespace) */
+	pid_t pid;			/* as the tracer's pid namespace names it: the host's,
+					 * or a sidecar's namespace's (user/hostpid.h) */
+	pid_t host_pid;			/* in the initial pid namespace: BPF's map keys */
 	pid_t ns_pid;			/* the pid in its own pid namespace */
 	const char *comm;
 	const char *cmdline;		/* truncated */

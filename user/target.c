@@ -9,6 +9,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "collect.h"
+#include "hostpid.h"
 #include "log.h"
 #include "pyleak.h"
 #include "pyleak.skel.h"
@@ -71,7 +72,8 @@ static const char *build_name(struct pyproc *p)
 static void fill_meta(struct target *t, const struct tracer_shared *sh)
 {
 	t->meta = (struct report_meta){
-		.pid = t->pid, .ns_pid = t->who.ns_pid ? t->who.ns_pid : t->pid,
+		.pid = t->pid, .host_pid = t->host,
+		.ns_pid = t->who.ns_pid ? t->who.ns_pid : t->pid,
 		.comm = t->who.comm, .cmdline = t->who.cmdline, .container = t->who.container,
 		.cgroup = t->who.cgroup[0] ? t->who.cgroup : NULL, .python = t->py.version,
 		.build = build_name(&t->py), .executable = t->py.exe,
@@ -89,7 +91,7 @@ static int write_cfg(struct target *t, const struct tracer_shared *sh)
 {
 	int fd = bpf_map__fd(sh->skel->maps.procs);
 	struct proc_cfg cfg = {};
-	__u32 key = t->pid;
+	__u32 key = t->host;
 
 	if (t->parent && !bpf_map_lookup_elem(fd, &key, &cfg)) {
 		cfg.slot = t->slot;
@@ -105,7 +107,7 @@ static int write_cfg(struct target *t, const struct tracer_shared *sh)
 
 static void delete_cfg(struct target *t, const struct tracer_shared *sh)
 {
-	__u32 key = t->pid;
+	__u32 key = t->host;
 
 	bpf_map_delete_elem(bpf_map__fd(sh->skel->maps.procs), &key);
 	t->in_bpf = false;
@@ -121,7 +123,7 @@ int target__open(struct target *t, const struct tracer_shared *sh, pid_t pid, pi
 
 	memset(t, 0, sizeof(*t));
 	t->py.elf.fd = -1;
-	t->pid = pid;
+	t->pid = t->host = pid;
 	t->parent = parent;
 	t->slot = slot;
 	t->status = PROC_TRACED;
@@ -135,6 +137,12 @@ int target__open(struct target *t, const struct tracer_shared *sh, pid_t pid, pi
 	if (why[0])
 		info("pid %d: %s", pid, why);
 	t->partial = sh->partial || pyproc__pymalloc_inlined(&t->py);
+	/* BPF knows it by its host pid (the tracer may run in its pid namespace) */
+	ret = hostpid__resolve(pid, &t->host, why, sizeof(why));
+	if (ret) {
+		snprintf(err, errlen, "pid %d: %s", pid, why);
+		goto fail;
+	}
 	ret = write_cfg(t, sh);
 	if (ret) {
 		snprintf(err, errlen, "cannot add pid %d to the BPF process map: %s%s", pid,
@@ -180,13 +188,13 @@ void target__untraceable(struct target *t, pid_t pid, const char *reason)
 {
 	memset(t, 0, sizeof(*t));
 	t->py.elf.fd = -1;
-	t->pid = pid;
+	t->pid = t->host = pid;
 	t->status = PROC_UNTRACEABLE;
 	snprintf(t->reason, sizeof(t->reason), "%s", reason);
 	procinfo__read(pid, &t->who);
 	t->meta = (struct report_meta){
-		.pid = pid, .ns_pid = t->who.ns_pid ? t->who.ns_pid : pid, .comm = t->who.comm,
-		.cmdline = t->who.cmdline, .container = t->who.container,
+		.pid = pid, .host_pid = pid, .ns_pid = t->who.ns_pid ? t->who.ns_pid : pid,
+		.comm = t->who.comm, .cmdline = t->who.cmdline, .container = t->who.container,
 		.cgroup = t->who.cgroup[0] ? t->who.cgroup : NULL, .python = NULL,
 		.executable = "", .coverage = "none", .coverage_note = "", .allocator = "",
 	};
@@ -222,7 +230,7 @@ void target__close(struct target *t, const struct tracer_shared *sh)
 uint32_t target__frozen(const struct target *t, const struct tracer_shared *sh, uint64_t *ns)
 {
 	struct proc_cfg cfg;
-	__u32 key = t->pid;
+	__u32 key = t->host;
 
 	*ns = 0;
 	if (!t->in_bpf || bpf_map_lookup_elem(bpf_map__fd(sh->skel->maps.procs), &key, &cfg))
@@ -235,7 +243,7 @@ int target__set_sampling(struct target *t, const struct tracer_shared *sh, uint6
 {
 	int fd = bpf_map__fd(sh->skel->maps.procs);
 	struct proc_cfg cfg;
-	__u32 key = t->pid;
+	__u32 key = t->host;
 
 	if (bpf_map_lookup_elem(fd, &key, &cfg))
 		return -errno;

@@ -42,7 +42,9 @@ struct tracer_shared {
 };
 
 struct target {
-	pid_t pid;			/* host tgid, the procs map key */
+	pid_t pid;			/* as the tracer's pid namespace names it: /proc, uprobes */
+	pid_t host;			/* its tgid in the initial pid namespace: the procs map
+					 * key (== pid unless the tracer runs in a pid namespace) */
 	pid_t parent;			/* the traced process it was forked from, or 0 */
 	uint32_t slot;			/* its counters (proc_cfg.slot), 1..MAX_PROCS */
 	bool root;			/* named by -p, or the launched command */
