@@ -20,11 +20,12 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Ibpf -Wall -
 # libmicrohttpd: --serve; libcurl: --pyroscope. The rest of the second line is what the
 # e2e tests read the outputs with: go tool pprof, Prometheus and promtool, headless
 # Chromium, node and npm (speedscope, installed into .output/npm by `make e2e`); Debian's
-# gunicorn and Flask run the start-up storm test (tests/e2e/stacks.py).
+# gunicorn and Flask run the start-up storm test (tests/e2e/stacks.py); wrk loads them in
+# bench/web_bench.py.
 DEB_DEPS  := make clang llvm gcc pkg-config bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev \
              libjansson-dev libzydis-dev libzycore-dev libcmocka-dev python3 \
              protobuf-c-compiler libprotobuf-c-dev libmicrohttpd-dev libcurl4-openssl-dev \
-             golang-go prometheus chromium nodejs gunicorn python3-flask
+             golang-go prometheus chromium nodejs gunicorn python3-flask wrk
 # npm: Debian's package, unless the installed nodejs brings its own (NodeSource's does,
 # and Debian's npm would conflict with it).
 NPM_DEB   := $(if $(shell command -v npm 2>/dev/null),,npm)
