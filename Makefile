@@ -20,7 +20,6 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Ibpf -Wall -
 # Debian packages the build, the tests and the demo need (make deps).
 # BUILD_DEPS is what `make` needs (make deps-build: deploy/Dockerfile's build stage).
 # protobuf-c (compiler and library): the pprof output, generated from proto/profile.proto;
-<<<<<<< HEAD
 # libmicrohttpd: --serve; libcurl: --pyroscope.
 BUILD_DEPS := make clang llvm gcc pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev \
              libjansson-dev libzydis-dev libzycore-dev \
@@ -33,22 +32,11 @@ RUNTIME_DEPS := libbpf1 libelf1 zlib1g libjansson4 libzydis4.0 libprotobuf-c1 li
 # The tests: cmocka, libdw (offsets against DWARF); what the e2e tests read the outputs
 # with: go tool pprof, Prometheus and promtool, headless Chromium, node and npm
 # (speedscope, installed into .output/npm by `make e2e`); Debian's gunicorn and Flask run
-# the start-up storm test (tests/e2e/stacks.py); the lint of deploy/: yamllint, PyYAML
-# (tools/check_deploy.py), systemd-analyze (systemd).
+# the start-up storm test (tests/e2e/stacks.py) and wrk loads them in bench/web_bench.py;
+# the lint of deploy/: yamllint, PyYAML (tools/check_deploy.py), systemd-analyze (systemd).
 TEST_DEPS := libdw-dev libcmocka-dev python3 golang-go prometheus chromium nodejs gunicorn \
-             python3-flask yamllint python3-yaml systemd
+             python3-flask wrk yamllint python3-yaml systemd
 DEB_DEPS  := $(BUILD_DEPS) $(TEST_DEPS)
-=======
-# libmicrohttpd: --serve; libcurl: --pyroscope. The rest of the second line is what the
-# e2e tests read the outputs with: go tool pprof, Prometheus and promtool, headless
-# Chromium, node and npm (speedscope, installed into .output/npm by `make e2e`); Debian's
-# gunicorn and Flask run the start-up storm test (tests/e2e/stacks.py); wrk loads them in
-# bench/web_bench.py.
-DEB_DEPS  := make clang llvm gcc pkg-config bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev \
-             libjansson-dev libzydis-dev libzycore-dev libcmocka-dev python3 \
-             protobuf-c-compiler libprotobuf-c-dev libmicrohttpd-dev libcurl4-openssl-dev \
-             golang-go prometheus chromium nodejs gunicorn python3-flask wrk
->>>>>>> wrkbench
 # npm: Debian's package, unless the installed nodejs brings its own (NodeSource's does,
 # and Debian's npm would conflict with it).
 NPM_DEB   := $(if $(shell command -v npm 2>/dev/null),,npm)
