@@ -1570,8 +1570,10 @@ static void frame_roots(struct census *c, uint64_t interp)
 						pos = lasti;
 				}
 				ok = true;
-				if (!c->sym)
+				if (!c->sym) {
 					c->sym = symbolizer__new(c->p->pid, o, c->p->code_type);
+					symbolizer__set_str_type(c->sym, c->p->str_type);
+				}
 				if (c->sym && pos != POS_NOT_STARTED) {
 					struct frame_info fi;
 

@@ -547,6 +547,8 @@ int pyproc__open(struct pyproc *p, pid_t pid, char *err, size_t errlen)
 	symbol_addr(p, "_PyRuntime", &p->runtime);
 	if (symbol_addr(p, "PyCode_Type", &p->code_type))
 		p->code_type = 0;
+	if (symbol_addr(p, "PyUnicode_Type", &p->str_type))
+		p->str_type = 0;
 	ret = load_offsets(p, err, errlen);
 	if (ret)
 		goto out;

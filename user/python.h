@@ -36,6 +36,7 @@ struct pyproc {
 	int major, minor;
 	uint64_t runtime;		/* &_PyRuntime in the target */
 	uint64_t code_type;		/* &PyCode_Type in the target */
+	uint64_t str_type;		/* &PyUnicode_Type in the target, 0 if unknown */
 	struct pyver_offsets off;
 	bool live_offsets;		/* off came from _Py_DebugOffsets */
 

@@ -52,6 +52,7 @@ struct symbolizer {
 	pid_t pid;
 	const struct pyver_offsets *o;
 	uint64_t code_type;
+	uint64_t str_type;
 	struct u64map codes;		/* code pointer -> struct code_entry */
 	struct u64map names;		/* hash of a text -> char * (interned) */
 	uint64_t tick;
@@ -150,6 +151,12 @@ static void evict(struct symbolizer *s)
 	free(ticks);
 }
 
+void symbolizer__set_str_type(struct symbolizer *s, uint64_t str_type)
+{
+	if (s)
+		s->str_type = str_type;
+}
+
 struct symbolizer *symbolizer__new(pid_t pid, const struct pyver_offsets *o, uint64_t code_type)
 {
 	struct symbolizer *s = calloc(1, sizeof(*s));
@@ -231,7 +238,7 @@ static char *read_unicode(struct symbolizer *s, uint64_t obj)
 {
 	const struct pyver_offsets *o = s->o;
 	uint8_t raw[MAX_STR * 4];
-	uint64_t length = 0;
+	uint64_t length = 0, type = 0;
 	uint32_t state = 0;
 	size_t kind, i, n = 0;
 	bool ascii, compact;
@@ -239,6 +246,11 @@ static char *read_unicode(struct symbolizer *s, uint64_t obj)
 
 	if (!obj || proc__read(s->pid, obj + o->unicode_length, &length, sizeof(length)) ||
 	    proc__read(s->pid, obj + o->unicode_state, &state, sizeof(state)))
+		return NULL;
+	/* a code object freed and its memory reused while we read can point at
+	 * anything: only a str is a name */
+	if (s->str_type && (proc__read(s->pid, obj + o->object_type, &type, sizeof(type)) ||
+			    type != s->str_type))
 		return NULL;
 	/* state bits: interned:2, kind:3, compact:1, ascii:1 (3.8-3.13) */
 	kind = (state >> 2) & 7;
@@ -318,6 +330,8 @@ static int read_ident(struct symbolizer *s, uint64_t code, struct code_ident *id
 
 static void load(struct symbolizer *s, struct code_entry *e)
 {
+	struct code_ident again;
+
 	if (read_ident(s, e->code, &e->id))
 		return;
 	e->name = intern(s, read_unicode(s, e->id.name));
@@ -325,6 +339,11 @@ static void load(struct symbolizer *s, struct code_entry *e)
 	e->table = read_bytes(s, e->id.table, &e->table_len);
 	if (e->table)
 		s->st.table_bytes += e->table_len;
+	/* Freed (or replaced) while it was read: what was read may be anything. */
+	if (read_ident(s, e->code, &again) || memcmp(&again, &e->id, sizeof(again))) {
+		e->name = e->file = NULL;
+		return;
+	}
 	/* No code object has an empty name: one read as such was caught
 	 * being built or freed, and is read again next time. */
 	e->valid = e->name && *e->name && e->file;

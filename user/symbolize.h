@@ -26,6 +26,9 @@ struct symbolizer_stats {
 };
 
 struct symbolizer *symbolizer__new(pid_t pid, const struct pyver_offsets *o, uint64_t code_type);
+/* &PyUnicode_Type in the target: a name or file is read only from a str
+ * (0: not checked). */
+void symbolizer__set_str_type(struct symbolizer *s, uint64_t str_type);
 void symbolizer__free(struct symbolizer *s);
 /* Resolve one frame; strings stay valid until symbolizer__free(). A code
  * object that cannot be read resolves to "[unknown]". */

@@ -157,6 +157,7 @@ int target__open(struct target *t, const struct tracer_shared *sh, pid_t pid, pi
 	procinfo__read(pid, &t->who);
 	fill_meta(t, sh);
 	t->sym = symbolizer__new(pid, &t->py.off, t->py.code_type);
+	symbolizer__set_str_type(t->sym, t->py.str_type);
 	maps = (struct collect_maps){
 		bpf_map__fd(sh->skel->maps.allocs), sh->fds ? bpf_map__fd(sh->skel->maps.fds) : -1,
 		bpf_map__fd(sh->skel->maps.stats), slot,
