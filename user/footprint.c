@@ -24,17 +24,24 @@ uint64_t footprint__memlock(int fd)
 	return v;
 }
 
-static uint64_t self_cpu_ns(void)
+uint64_t footprint__cpu_ns(pid_t pid)
 {
 	unsigned long long ut = 0, st = 0;
-	char buf[1024], *p;
+	char fn[64], buf[1024], *p;
 	long hz = sysconf(_SC_CLK_TCK);
-	FILE *f = fopen("/proc/self/stat", "re");
+	FILE *f;
 
+	if (pid)
+		snprintf(fn, sizeof(fn), "/proc/%d/stat", (int)pid);
+	else
+		snprintf(fn, sizeof(fn), "/proc/self/stat");
+	f = fopen(fn, "re");
 	if (!f)
 		return 0;
 	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
 	fclose(f);
+	/* after comm: state ppid pgrp session tty tpgid flags minflt cminflt majflt
+	 * cmajflt utime stime */
 	if (!p || hz <= 0 || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
 				    &ut, &st) != 2)
 		return 0;
@@ -64,7 +71,7 @@ void footprint__measure(const struct bpf_object *obj, bool bpf_stats, double now
 
 	memset(out, 0, sizeof(*out));
 	out->t = now;
-	out->cpu_ns = self_cpu_ns();
+	out->cpu_ns = footprint__cpu_ns(0);
 	out->rss_bytes = self_rss();
 	bpf_object__for_each_map(map, obj)
 		if (bpf_map__fd(map) >= 0)

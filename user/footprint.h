@@ -9,10 +9,14 @@
 #define __FOOTPRINT_H
 
 #include <stdint.h>
+#include <sys/types.h>
 #include "snapshot.h"
 
 struct bpf_object;
 
+/* A process's CPU time so far (user + system), ns; pid 0: ours. 0 if
+ * unreadable. */
+uint64_t footprint__cpu_ns(pid_t pid);
 /* Kernel memory a BPF object (map, ring buffer) is charged, from its fd's
  * fdinfo (memlock), 0 if unknown. */
 uint64_t footprint__memlock(int fd);

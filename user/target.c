@@ -9,6 +9,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "collect.h"
+#include "footprint.h"
 #include "hostpid.h"
 #include "log.h"
 #include "pyleak.h"
@@ -283,23 +284,7 @@ void target__set_note(struct target *t, const char *note)
 
 uint64_t target__cpu_ns(const struct target *t)
 {
-	unsigned long long ut = 0, st = 0;
-	char fn[64], buf[1024], *p;
-	long hz = sysconf(_SC_CLK_TCK);
-	FILE *f;
-
-	snprintf(fn, sizeof(fn), "/proc/%d/stat", t->pid);
-	f = fopen(fn, "re");
-	if (!f)
-		return 0;
-	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
-	fclose(f);
-	/* after comm: state ppid pgrp session tty tpgid flags minflt cminflt majflt
-	 * cmajflt utime stime */
-	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-			 &ut, &st) != 2 || hz <= 0)
-		return 0;
-	return (ut + st) * (1000000000ULL / hz);
+	return footprint__cpu_ns(t->pid);
 }
 
 int target__retire(struct target *t, const struct tracer_shared *sh, const char *reason)
