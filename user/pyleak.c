@@ -1274,10 +1274,16 @@ static int add_initial(bool launched, char *err, size_t errlen)
 	if (!env.all) {
 		for (k = 0; k < env.npids; k++) {
 			ret = add_target(env.pids[k], 0, true, false, err, errlen);
-			/* -ESRCH: gone or a zombie before we began, which err says */
-			if (ret && ret != -ESRCH && target_gone(env.pids[k])) {
+			/* gone (or a zombie) before we began: err says so; gone since,
+			 * whatever failed on the way (its maps, a probe) is its exit */
+			if (ret && target_gone(env.pids[k]) && !strstr(err, "has exited") &&
+			    !strstr(err, "no such process")) {
 				warn("pid %d exited while being attached", env.pids[k]);
 				return launched ? EXIT_ERROR : EXIT_TARGET;
+			}
+			if (ret && !strncmp(err, "pid ", 4)) {
+				warn("%s", err);
+				return EXIT_ERROR;
 			}
 			if (ret) {
 				warn("pid %d: %s", env.pids[k], err);
