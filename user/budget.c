@@ -91,8 +91,9 @@ enum budget_action budget__judge(struct budget_state *b, const struct budget_opt
 			b->pause_len = 480;
 		b->pause_until = now + b->pause_len;
 		snprintf(note, len, "allocation probes paused for %.0f s: tracing cost an estimated "
-			 "%.1f%% of its CPU time, over --max-overhead %g%% (its allocation rate; "
-			 "fds and the census go on)", b->pause_len, b->est_pct, o->max_pct);
+			 "%.1f%% of its CPU time (the traps alone %.1f%%, which sampling cannot cut), "
+			 "over --max-overhead %g%%; fds and the census go on", b->pause_len,
+			 b->est_pct, 100.0 * dh * BUDGET_TRAP_NS / (dcpu ? dcpu : 1), o->max_pct);
 		return BUDGET_PAUSE;
 	}
 	/* well under the budget at a raised interval: step back towards the base */

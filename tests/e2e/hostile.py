@@ -783,7 +783,7 @@ RSS_GROWTH_MB = 10
 def sc_rss_compile_churn(c, py):
     """Given a target compiling fresh code objects with new names for 30 s, calling each
     (every one on a recorded stack), the tracer's VmRSS grows less than 10 MB after a
-    10 s warm-up: the symbolizer's bounds (tests/unit/test_symbolize.c), the stack store's
+    warm-up of 15000 functions: the symbolizer's bounds (tests/unit/test_symbolize.c), the stack store's
     eviction and the collector forgetting stacks idle for a whole trend window."""
     fx = c.start_fixture(py, "compile_churn.py", 30, "--decoy-mb", "1")
     pid = R.pid_of(c.wait_status("READY", 60, proc=fx))
@@ -792,7 +792,13 @@ def sc_rss_compile_churn(c, py):
     tr = c.start_tracer(["-j", "-o", "0", "--no-census", "-p", str(pid), "1"])
     tr.wait_reports(1, 60)
     c.go()
-    time.sleep(10)
+    # warmed up after 15000 functions (about 10 s here), not after a time: on a loaded
+    # machine the target compiles more slowly and the tracer's tables fill later
+    end = time.monotonic() + 40
+    while not [l for l in c.status() if l.split()[:2] == ["PROGRESS", "15000"] or l.startswith("LEAKED")]:
+        expect(time.monotonic() < end and tr.alive() and fx.poll() is None,
+               "the fixture to compile 15000 functions within 40 s", c.status()[-1:])
+        time.sleep(0.2)
     base = rss_kb(tr.proc.pid)
     peak = base
     while not [l for l in c.status() if l.startswith("LEAKED")]:
