@@ -2373,7 +2373,7 @@ static int take(struct census *c, const struct pyproc *p)
 	r->valid = false;
 	r->error[0] = '\0';
 	if (!c->h_open) {
-		ret = heapread__open(&c->h, p->pid, CACHE_BYTES);
+		ret = heapread__open(&c->h, p->pid, c->o.cache_bytes ? c->o.cache_bytes : CACHE_BYTES);
 		if (ret) {
 			snprintf(r->error, sizeof(r->error), "out of memory");
 			return ret;

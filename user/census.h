@@ -26,6 +26,7 @@ struct census_opts {
 	bool pause;		/* --census-pause: stop the target while reading */
 	int top;		/* types listed per report */
 	int holders;		/* growing types whose holders are searched */
+	uint64_t cache_bytes;	/* the heap reader's cache, resident as it fills; 0: 64 MiB */
 };
 
 #define CENSUS_DEFAULT_MAX_OBJECTS	2000000ULL

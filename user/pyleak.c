@@ -70,6 +70,8 @@
 /* -a's --max-agent-cpu (percent of a core) and --max-agent-memory (MiB) */
 #define DEFAULT_AGENT_CPU	1.0
 #define DEFAULT_AGENT_MIB	250.0
+/* -a's census read cache per process: twenty fit --max-agent-memory's 250 MiB */
+#define ALL_CENSUS_CACHE	(8ULL << 20)
 /* -a's census interval, seconds: a heap walk is the agent's largest work */
 #define DEFAULT_ALL_CENSUS_S	60.0
 
@@ -1452,6 +1454,9 @@ int main(int argc, char **argv)
 			    env.all && env.interval < DEFAULT_ALL_CENSUS_S ? DEFAULT_ALL_CENSUS_S :
 			    env.interval,
 		.max_objects = env.census_max, .pause = env.census_pause, .top = env.top,
+		/* -a: one census per process, each reader's cache resident once filled
+		 * (bench/soak.py: 64 MiB each would pass --max-agent-memory with four) */
+		.cache_bytes = env.all ? ALL_CENSUS_CACHE : 0,
 	};
 	tr.sh.stacks = stacks__new(bpf_map__fd(skel->maps.stack_nodes),
 				   bpf_map__fd(skel->maps.new_nodes), NULL);

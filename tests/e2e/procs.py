@@ -340,7 +340,10 @@ def sc_all(pys):
                 cases[k].wait_status("READY", 60, proc=f)
             a_host = host_pid_of(fa.pid, "/opt/pyleak-hidden/")
             R.expect(not os.path.exists("/opt/pyleak-hidden"), "the host to lack /opt/pyleak-hidden", "it exists")
-            tr = c.start_tracer(["-j", "-o", "0", "-T", "5", "--no-census", "-a", "--cgroup", cg_path, "1"])
+            # exact and unbudgeted: this is about finding and labelling them (sampling and
+            # the budget, -a's defaults, are tests/e2e/sampling.py's)
+            tr = c.start_tracer(["-j", "-o", "0", "-T", "5", "--no-census", "--exact", "--max-overhead", "0",
+                                 "-a", "--cgroup", cg_path, "1"])
             tr.wait_reports(1, 60, "a first report")
             fd = cd.spawn(cgroup_argv(top, cd.fixture_argv(pd, "leak_objects.py", 4000, "--size", "600",
                                                            "--decoy-mb", "5", "--pace", "4")), "fixture")
