@@ -162,6 +162,17 @@ def check_not_host(ns_pid, host_pid):
 # ---------------------------------------------------------------------------------------
 # Scenarios: fn(case, py) -> evidence string; raise run.Failure / run.Skipped
 
+def leak_until_exit(c, tr, holder):
+    """Once the tracer has reported, let the fixture leak and exit: the tracer ends with its
+    -p target, exit status 3."""
+    tr.wait_reports(1, 60, "a first report after attaching")
+    c.go()
+    c.wait_status("LEAKED", 120, proc=holder)
+    c.wait_status("EXIT", 60, proc=holder)
+    rc = tr.wait_exit(30, "the tracer to end with its target")
+    R.expect(rc == 3, "exit status 3 when the -p target exits", rc)
+
+
 def sc_sidecar_attach(c, py):
     """Given leak_objects.py in its own pid and mount namespace, when the tracer runs inside
     them (nsenter -p -m) with -p and the namespace's pid, then the leak's line is the top growing
@@ -172,12 +183,7 @@ def sc_sidecar_attach(c, py):
     host = host_pid_of(c, holder, ns_pid)
     check_not_host(ns_pid, host)
     tr = start_ns_tracer(c, host, ["-j", "-o", "0", "-p", str(ns_pid), INTERVAL])
-    tr.wait_reports(1, 60, "a first report after attaching")
-    c.go()
-    c.wait_status("LEAKED", 120, proc=holder)
-    c.wait_status("EXIT", 60, proc=holder)
-    rc = tr.wait_exit(30, "the tracer to end with its target")
-    R.expect(rc == 3, "exit status 3 when the -p target exits", rc)
+    leak_until_exit(c, tr, holder)
     reps = R.check_stream(tr, py, ns_pid, coverage="full")
     check_labels(reps, ns_pid, ns_pid)
     ev = R.check_leak_found(reps, leak_match(), LEAK_N)
@@ -343,12 +349,7 @@ def sc_hidden_interp(c, py):
     R.expect(os.readlink("/proc/%d/exe" % host) == exe, "the fixture to run %s" % exe,
              os.readlink("/proc/%d/exe" % host))
     tr = c.start_tracer(["-j", "-o", "0", "-p", str(host), INTERVAL])
-    tr.wait_reports(1, 60, "a first report after attaching")
-    c.go()
-    c.wait_status("LEAKED", 120, proc=holder)
-    c.wait_status("EXIT", 60, proc=holder)
-    rc = tr.wait_exit(30, "the tracer to end with its target")
-    R.expect(rc == 3, "exit status 3 when the -p target exits", rc)
+    leak_until_exit(c, tr, holder)
     reps = R.check_stream(tr, py, host, coverage="full")
     check_labels(reps, host, ns_pid)
     for r in reps:
