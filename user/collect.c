@@ -308,6 +308,7 @@ void collect__free(struct collector *c)
 	u64map__free(&c->keys);
 	u64map__free(&c->seen);
 	u64map__free(&c->strikes);
+	fdscan__release(&c->scan);
 	stacktypes__free(c->types);
 	free(c->snap.mem.v);
 	free(c->snap.fds.v);
@@ -593,7 +594,7 @@ static int collect_fds(struct collector *c)
 	if (sn->as_of > FREEZE_DETACH) {
 		/* Frozen at the target's shutdown, exit or exec: /proc/PID shows
 		 * a later state, or another process that got the pid. */
-		memset(&c->scan, 0, sizeof(c->scan));
+		fdscan__free(&c->scan);
 		c->scan.gone = true;
 		err = 0;
 	} else {

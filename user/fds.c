@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sched.h>
 #include <arpa/inet.h>
@@ -375,9 +376,14 @@ int fdscan__read(struct fdscan *s, pid_t pid)
 	int dfd, ifd, err = 0;
 	DIR *d;
 
+	struct fdnet net = s->net;
+
 	memset(s, 0, sizeof(*s));
 	s->pid = pid;
-	if (u64map__init(&s->net, sizeof(struct net_desc)))
+	s->net = net;
+	s->net.read_now = false;
+	if ((!s->net.descs.keys && u64map__init(&s->net.descs, sizeof(struct net_desc))) ||
+	    (!s->net.missing.keys && u64map__init(&s->net.missing, 1)))
 		return -ENOMEM;
 	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
 	d = opendir(path);
@@ -487,7 +493,7 @@ static void load_net_file(struct fdscan *s, const char *name,
 			      parse(line, &ino, desc, sizeof(desc));
 		if (ret || !ino)
 			continue;
-		d = u64map__upsert(&s->net, ino, &fresh);
+		d = u64map__upsert(&s->net.descs, ino, &fresh);
 		if (d)
 			memcpy(d->s, desc, sizeof(d->s));
 	}
@@ -495,10 +501,23 @@ static void load_net_file(struct fdscan *s, const char *name,
 	fclose(f);
 }
 
-/* Socket addresses, read once per scan and only if a socket is described. */
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Socket addresses, read only if a socket is described (see struct fdnet). */
 static void load_net(struct fdscan *s)
 {
-	s->net_read = true;
+	u64map__free(&s->net.descs);
+	if (u64map__init(&s->net.descs, sizeof(struct net_desc)))
+		return;
+	s->net.read_now = true;
+	s->net.read_s = mono_s();
+	s->net.readings++;
 	load_net_file(s, "tcp", NULL, "tcp");
 	load_net_file(s, "tcp6", NULL, "tcp");
 	load_net_file(s, "udp", NULL, "udp");
@@ -526,10 +545,17 @@ const char *fdscan__describe(struct fdscan *s, const struct fd_open *o, char *bu
 			 o->link + 1);
 		return buf;
 	case FD_SOCKET:
-		if (!s->net_read)
+		if (!s->net.read_now && (!s->net.read_s || mono_s() - s->net.read_s >= FDNET_REFRESH_S))
 			load_net(s);
-		d = u64map__get(&s->net, o->ino);
-		return d ? d->s : "socket";
+		d = u64map__get(&s->net.descs, o->ino);
+		if (!d && !s->net.read_now && u64map__get(&s->net.missed, o->ino)) {
+			load_net(s);
+			d = u64map__get(&s->net.descs, o->ino);
+		}
+		if (d)
+			return d->s;
+		u64map__upsert(&s->net.missing, o->ino, &(int){ 0 });
+		return "socket";
 	default:
 		return fds__type_name(o->type);
 	}
@@ -542,7 +568,18 @@ void fdscan__free(struct fdscan *s)
 	for (i = 0; i < s->n; i++)
 		free(s->v[i].link);
 	free(s->v);
-	u64map__free(&s->net);
 	s->v = NULL;
 	s->n = 0;
+	/* what this scan missed is what the next one may read the tables for */
+	u64map__free(&s->net.missed);
+	s->net.missed = s->net.missing;
+	memset(&s->net.missing, 0, sizeof(s->net.missing));
+}
+
+void fdscan__release(struct fdscan *s)
+{
+	fdscan__free(s);
+	u64map__free(&s->net.descs);
+	u64map__free(&s->net.missed);
+	memset(&s->net, 0, sizeof(s->net));
 }

@@ -83,14 +83,36 @@ struct fd_open {
 	bool claimed;		/* a BPF record names it */
 };
 
+/*
+ * Socket descriptions from /proc/PID/net/{tcp,tcp6,udp,udp6,unix,netlink},
+ * kept from one scan to the next: the tables list every socket of the
+ * network namespace (a busy server's thousands of connections, most in
+ * time_wait), and reading them at every report cost more than the rest
+ * of the report. They are read again at most once a scan: when the copy
+ * is older than FDNET_REFRESH_S, or for a socket that was missed at the
+ * previous scan too (one that stays open; a connection opened and closed
+ * between two reports is not worth a reading). So a socket's description
+ * (its state) may be up to FDNET_REFRESH_S old, and one opened since the
+ * last reading is "socket" at its first report.
+ */
+#define FDNET_REFRESH_S	30.0
+
+struct fdnet {
+	struct u64map descs;	/* socket inode -> struct net_desc */
+	struct u64map missed;	/* inodes not found at the previous scan */
+	struct u64map missing;	/* inodes not found at this one */
+	double read_s;		/* CLOCK_MONOTONIC of the last reading, 0: never */
+	bool read_now;		/* read during this scan */
+	unsigned long readings;
+};
+
 /* A process's open fds at one moment, sorted by fd. */
 struct fdscan {
 	pid_t pid;
 	bool gone;		/* exited (or a zombie): nothing to read */
 	struct fd_open *v;
 	size_t n;
-	bool net_read;		/* socket descriptions loaded from /proc/PID/net */
-	struct u64map net;	/* socket inode -> struct net_desc */
+	struct fdnet net;	/* kept across scans; fdscan__release frees it */
 };
 
 /* Read /proc/PID/fd and fdinfo; 0 also when the process is gone (gone is set). */
@@ -101,6 +123,9 @@ struct fd_open *fdscan__find(struct fdscan *s, int fd);
 int fdscan__read_one(struct fdscan *s, int fd, struct fd_open *out);
 /* A short description of o; valid until the next call. */
 const char *fdscan__describe(struct fdscan *s, const struct fd_open *o, char *buf, size_t len);
+/* The fds of this scan; the socket descriptions stay for the next. */
 void fdscan__free(struct fdscan *s);
+/* Everything, the socket descriptions too. */
+void fdscan__release(struct fdscan *s);
 
 #endif /* __FDS_H */

@@ -20,6 +20,8 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <cmocka.h>
 
 #include "fds.h"
@@ -300,7 +302,7 @@ static void test_syscall_names(void **state)
 static void test_scan_self(void **state)
 {
 	int p[2], sp[2], mfd;
-	struct fdscan s;
+	struct fdscan s = { 0 };
 	struct fd_open *o, again;
 	char buf[128];
 
@@ -333,17 +335,75 @@ static void test_scan_self(void **state)
 	assert_int_equal(fdscan__read_one(&s, 900, &again), -ENOENT);
 	close(mfd);
 	assert_null(fdscan__find(&s, 1 << 20));
-	fdscan__free(&s);
+	fdscan__release(&s);
 	close(p[0]);
 	close(p[1]);
 	close(sp[0]);
 	close(sp[1]);
 }
 
+static const char *describe_fd(struct fdscan *s, int fd, char *buf, size_t len)
+{
+	struct fd_open *o;
+
+	assert_int_equal(fdscan__read(s, getpid()), 0);
+	o = fdscan__find(s, fd);
+	assert_non_null(o);
+	return fdscan__describe(s, o, buf, len);
+}
+
+static int listener(uint16_t *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+/*
+ * Given a listening TCP socket described at a first scan, when the fds are
+ * scanned again, then the description comes from the kept copy of
+ * /proc/PID/net (no second reading); a socket opened since is "socket" at
+ * its first scan (the copy is fresh) and described at the next, which
+ * reads the tables again because it was missed before.
+ */
+static void test_scan_net_kept(void **state)
+{
+	struct fdscan s = { 0 };
+	char buf[128], want[64];
+	uint16_t p1, p2;
+	int l1 = listener(&p1), l2;
+
+	snprintf(want, sizeof(want), "tcp 127.0.0.1:%u (listening)", p1);
+	assert_string_equal(describe_fd(&s, l1, buf, sizeof(buf)), want);
+	assert_int_equal(s.net.readings, 1);
+	fdscan__free(&s);
+	assert_string_equal(describe_fd(&s, l1, buf, sizeof(buf)), want);
+	assert_int_equal(s.net.readings, 1);
+	fdscan__free(&s);
+
+	l2 = listener(&p2);
+	assert_string_equal(describe_fd(&s, l2, buf, sizeof(buf)), "socket");
+	assert_int_equal(s.net.readings, 1);
+	fdscan__free(&s);
+	snprintf(want, sizeof(want), "tcp 127.0.0.1:%u (listening)", p2);
+	assert_string_equal(describe_fd(&s, l2, buf, sizeof(buf)), want);
+	assert_int_equal(s.net.readings, 2);
+	fdscan__release(&s);
+	close(l1);
+	close(l2);
+}
+
 /* A pid that does not exist is "gone", not an error. */
 static void test_scan_gone(void **state)
 {
-	struct fdscan s;
+	struct fdscan s = { 0 };
 
 	assert_int_equal(fdscan__read(&s, 0x3ffffff), 0);
 	assert_true(s.gone);
@@ -363,6 +423,7 @@ int main(void)
 		cmocka_unit_test(test_descriptions_truncate),
 		cmocka_unit_test(test_syscall_names),
 		cmocka_unit_test(test_scan_self),
+		cmocka_unit_test(test_scan_net_kept),
 		cmocka_unit_test(test_scan_gone),
 	};
 
