@@ -2421,7 +2421,18 @@ static int take(struct census *c, const struct pyproc *p)
 	r->mem.rss = read_rss(p->pid);
 	r->mem.live_bytes = c->bytes;
 	r->mem.live_objects = c->objects;
-	pymalloc__read(&c->h, OFF(c), &c->pm_syms, interp, &r->mem.pymalloc);
+	{
+		uint64_t sc = c->h.syscalls;
+		double t = mono_s();
+
+		pymalloc__read(&c->h, OFF(c), &c->pm_syms, interp, &r->mem.pymalloc);
+		r->mem.pymalloc.seconds = mono_s() - t;
+		r->mem.pymalloc.syscalls = c->h.syscalls - sc;
+	}
+	info("census: pymalloc %" PRIu64 " arenas, %" PRIu64 " pools read in %.3f s, %" PRIu64
+	     " syscalls, %" PRIu64 " inconsistent%s", r->mem.pymalloc.arenas_walked,
+	     r->mem.pymalloc.pools_carved, r->mem.pymalloc.seconds, r->mem.pymalloc.syscalls,
+	     r->mem.pymalloc.inconsistent, r->mem.pymalloc.capped ? ", capped" : "");
 	trends(c);
 	memory_trend(c, &r->mem);
 	rank(c, r);
@@ -2763,11 +2774,12 @@ static void print_pymalloc(const struct pymalloc_stats *st, FILE *out)
 	for (i = 0; i < n; i++) {
 		const struct pymalloc_class *k = &st->cls[top[i]];
 
-		fprintf(out, "%s%u B %s unused in %s pools (%.0f%% used)", i ? ", " : "; most unused: ",
-			pymalloc__class_size(st, top[i]),
+		fprintf(out, "%s%u B %s unused in %s pool%s (%.0f%% used)",
+			i ? ", " : "; most unused: ", pymalloc__class_size(st, top[i]),
 			human_bytes((double)(k->capacity - k->blocks) * pymalloc__class_size(st, top[i]),
 				    a, sizeof(a)),
-			grouped(k->pools, b, sizeof(b)), 100.0 * k->blocks / k->capacity);
+			grouped(k->pools, b, sizeof(b)), k->pools == 1 ? "" : "s",
+			100.0 * k->blocks / k->capacity);
 	}
 	if (st->inconsistent)
 		fprintf(out, "; %" PRIu64 " inconsistent arenas or pools skipped", st->inconsistent);

@@ -245,22 +245,21 @@ size_t heapread__gather(struct heapread *h, const uint64_t *at, size_t n, size_t
 		r = process_vm_readv(h->pid, local, k, remote, k, 0);
 		h->read_s += mono_s() - t0;
 		h->syscalls++;
-		if (r < 0) {
-			/* the first record failed: it alone is dropped, the batch
-			 * goes again from the one after it */
-			h->failed++;
-			i = idx[0] + 1;
-			continue;
-		}
-		h->bytes_read += r;
-		whole = (size_t)r / len;
+		whole = r > 0 ? (size_t)r / len : 0;
+		if (r > 0)
+			h->bytes_read += r;
 		for (j = 0; j < whole; j++)
 			got[idx[j]] = true;
 		done += whole;
 		if (whole < k) {
-			/* a read stops at the first remote iovec it cannot read */
+			/* a read stops at the first remote iovec it cannot read
+			 * (r < 0: the very first); the batch goes on after it and
+			 * after the records on its page, which fail as it did */
+			uint64_t page = at[idx[whole]] >> PAGE_SHIFT;
+
 			h->failed++;
-			i = idx[whole] + 1;
+			for (i = idx[whole] + 1; i < n && at[i] >> PAGE_SHIFT == page; i++)
+				;
 		}
 	}
 	return done;

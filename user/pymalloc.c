@@ -20,8 +20,9 @@
  * its pool counts within what it can hold; a pool must name its arena's
  * index, a class below NB_SMALL_SIZE_CLASSES, a count within its capacity
  * and the maxnextoffset of its class; an arena's pools in use must be its
- * ntotalpools - nfreepools. What fails is counted in st->inconsistent and
- * left out.
+ * ntotalpools - nfreepools, and the arenas walked must be as many as
+ * narenas_currently_allocated. What fails is counted in st->inconsistent
+ * and left out.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -295,7 +296,8 @@ static void walk_arenas(struct heapread *h, const struct pyver_offsets *o, uint6
 	}
 	if (maxarenas > PYMALLOC_MAX_ARENAS || !heapread__mapped(h, arenas, 8)) {
 		st->inconsistent++;
-		snprintf(st->unknown, sizeof(st->unknown), "the arena array at %#" PRIx64 " (%u) unreadable", arenas, maxarenas);
+		snprintf(st->unknown, sizeof(st->unknown), "the arena array at %#" PRIx64 " (%u) unreadable",
+			 arenas, maxarenas);
 		return;
 	}
 	w = calloc(1, sizeof(*w));
@@ -321,8 +323,13 @@ static void walk_arenas(struct heapread *h, const struct pyver_offsets *o, uint6
 	}
 out:
 	flush(w);
+	if (st->capped)
+		w->cur = -1;	/* its last arena's pools are not all counted */
 	arena_done(w);
 	free(w);
+	/* narenas_currently_allocated counts the arena objects with an address */
+	if (!st->capped && st->arenas_walked != st->arenas)
+		st->inconsistent++;
 	pymalloc__end(st);
 	st->pools_known = true;
 }
@@ -422,5 +429,7 @@ struct json_t *pymalloc__json(const struct pymalloc_stats *st)
 					    "bytes_in_pools", (json_int_t)st->bytes_in_pools,
 					    "inconsistencies", (json_int_t)st->inconsistent,
 					    "capped", st->capped, "size_classes", cls));
+	json_object_set_new(o, "seconds", json_real(st->seconds));
+	json_object_set_new(o, "syscalls", json_integer((json_int_t)st->syscalls));
 	return o;
 }

@@ -50,6 +50,8 @@ struct pymalloc_stats {
 	uint64_t bytes_in_pools;	/* pools in use x the pool size */
 	uint64_t inconsistent;		/* arenas and pools that failed validation, skipped */
 	bool capped;			/* stopped at PYMALLOC_MAX_POOLS pools */
+	double seconds;			/* the read took (set by the caller, which times it) */
+	uint64_t syscalls;		/* process_vm_readv calls it made (likewise) */
 	struct pymalloc_class cls[PYMALLOC_MAX_CLASSES];	/* class i: blocks of (i + 1) x alignment */
 };
 
