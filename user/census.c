@@ -37,6 +37,7 @@
 #include "heapread.h"
 #include "log.h"
 #include "pyleak.h"
+#include "pymalloc.h"
 #include "python.h"
 #include "symbolize.h"
 #include "u64map.h"
@@ -241,7 +242,7 @@ struct census {
 	bool syms;
 	uint64_t t_type, t_list, t_tuple, t_dict, t_set, t_frozenset, t_str, t_bytes, t_long,
 		 t_bool, t_cell, t_func, t_module, t_method, t_code, set_dummy;
-	uint64_t sym_narenas, sym_ntimes, sym_highwater;
+	struct pymalloc_syms pm_syms;	/* obmalloc.c's statics (<=3.11) */
 
 	struct symbolizer *sym;		/* frames' lines, for frame locals */
 	struct ctype **types;		/* each allocated once: pointers stay valid */
@@ -499,8 +500,6 @@ static void resolve_symbols(struct census *c)
 		S("PyUnicode_Type", t_str), S("PyBytes_Type", t_bytes), S("PyLong_Type", t_long),
 		S("PyBool_Type", t_bool), S("PyCell_Type", t_cell), S("PyFunction_Type", t_func),
 		S("PyModule_Type", t_module), S("PyMethod_Type", t_method), S("PyCode_Type", t_code),
-		S("narenas_currently_allocated", sym_narenas), S("ntimes_arena_allocated", sym_ntimes),
-		S("narenas_highwater", sym_highwater),
 #undef S
 	};
 	/* elf__symbol only reads; the pyproc's file stays the caller's */
@@ -513,6 +512,7 @@ static void resolve_symbols(struct census *c)
 		*(uint64_t *)((char *)c + syms[i].off) =
 			elf__symbol(ef, syms[i].name, &v, NULL) ? 0 : v + c->p->bias;
 	}
+	pymalloc__resolve(c->p, &c->pm_syms);
 	/* _PySet_Dummy is a pointer to the static dummy key of deleted entries */
 	{
 		uint64_t v, d = 0;
@@ -1484,39 +1484,6 @@ static int64_t read_rss(pid_t pid)
 	return n == 2 ? (int64_t)(res * (unsigned long long)sysconf(_SC_PAGESIZE)) : -1;
 }
 
-static void read_arenas(struct census *c, uint64_t interp, struct census_mem *m)
-{
-	const struct pyver_offsets *o = OFF(c);
-	uint64_t base = 0, a = 0, t = 0, hw = 0;
-	bool ok = true;
-
-	m->arena_size = o->arena_size;
-	if (o->interp_obmalloc != PYOFF_NONE) {
-		base = interp + o->interp_obmalloc;
-		if (o->obmalloc_is_ptr)
-			base = rd64(c, base, &ok);
-		if (!ok || !base)
-			return;
-		a = rd64(c, base + o->obmalloc_narenas, &ok);
-		t = rd64(c, base + o->obmalloc_ntimes, &ok);
-		hw = rd64(c, base + o->obmalloc_highwater, &ok);
-	} else if (c->sym_narenas && c->sym_ntimes && c->sym_highwater) {
-		/* <=3.11: statics of Objects/obmalloc.c, named in .symtab when
-		 * the build is not stripped */
-		a = rd64(c, c->sym_narenas, &ok);
-		t = rd64(c, c->sym_ntimes, &ok);
-		hw = rd64(c, c->sym_highwater, &ok);
-	} else {
-		return;
-	}
-	if (!ok || a > (1u << 24) || hw < a)
-		return;
-	m->arenas_known = true;
-	m->arenas = a;
-	m->arenas_total = t;
-	m->arenas_highwater = hw;
-}
-
 /* ---- frames: the locals of every thread, as roots ---------------------- */
 
 static void frame_roots(struct census *c, uint64_t interp)
@@ -2454,7 +2421,18 @@ static int take(struct census *c, const struct pyproc *p)
 	r->mem.rss = read_rss(p->pid);
 	r->mem.live_bytes = c->bytes;
 	r->mem.live_objects = c->objects;
-	read_arenas(c, interp, &r->mem);
+	{
+		uint64_t sc = c->h.syscalls;
+		double t = mono_s();
+
+		pymalloc__read(&c->h, OFF(c), &c->pm_syms, interp, &r->mem.pymalloc);
+		r->mem.pymalloc.seconds = mono_s() - t;
+		r->mem.pymalloc.syscalls = c->h.syscalls - sc;
+	}
+	info("census: pymalloc %" PRIu64 " arenas, %" PRIu64 " pools read in %.3f s, %" PRIu64
+	     " syscalls, %" PRIu64 " inconsistent%s", r->mem.pymalloc.arenas_walked,
+	     r->mem.pymalloc.pools_carved, r->mem.pymalloc.seconds, r->mem.pymalloc.syscalls,
+	     r->mem.pymalloc.inconsistent, r->mem.pymalloc.capped ? ", capped" : "");
 	trends(c);
 	memory_trend(c, &r->mem);
 	rank(c, r);
@@ -2765,6 +2743,51 @@ static void print_holder(const struct census_holder *h, FILE *out)
 
 static void print_text(const struct census *c, FILE *out);
 
+/*
+ * pymalloc's own accounting, one line: what its pools hold against what is
+ * allocated in them (the fragmentation figure), and the size classes with
+ * the most capacity unused.
+ */
+static void print_pymalloc(const struct pymalloc_stats *st, FILE *out)
+{
+	char a[32], b[32], d[32], e[32], f[32], g[32], h[32];
+	int top[3], n, i;
+
+	if (!st->known)
+		return;
+	if (!st->pools_known) {
+		fprintf(out, "pymalloc: pools unknown (%s)\n", st->unknown);
+		return;
+	}
+	if (!st->arenas_walked) {
+		fprintf(out, "pymalloc: no arenas (not in use, or PYTHONMALLOC=malloc)\n");
+		return;
+	}
+	fprintf(out, "pymalloc: %s in pools, %s in use (%.0f%%); pools %s in use of %s carved, %s "
+		"free; blocks %s in use of %s", human_bytes(st->bytes_in_pools, a, sizeof(a)),
+		human_bytes(st->bytes_in_use, b, sizeof(b)),
+		st->bytes_in_pools ? 100.0 * st->bytes_in_use / st->bytes_in_pools : 0.0,
+		grouped(st->pools_in_use, d, sizeof(d)), grouped(st->pools_carved, e, sizeof(e)),
+		grouped(st->pools_free, f, sizeof(f)), grouped(st->blocks, g, sizeof(g)),
+		grouped(st->capacity, h, sizeof(h)));
+	n = pymalloc__most_unused(st, top, 3);
+	for (i = 0; i < n; i++) {
+		const struct pymalloc_class *k = &st->cls[top[i]];
+
+		fprintf(out, "%s%u B %s unused in %s pool%s (%.0f%% used)",
+			i ? ", " : "; most unused: ", pymalloc__class_size(st, top[i]),
+			human_bytes((double)(k->capacity - k->blocks) * pymalloc__class_size(st, top[i]),
+				    a, sizeof(a)),
+			grouped(k->pools, b, sizeof(b)), k->pools == 1 ? "" : "s",
+			100.0 * k->blocks / k->capacity);
+	}
+	if (st->inconsistent)
+		fprintf(out, "; %" PRIu64 " inconsistent arenas or pools skipped", st->inconsistent);
+	if (st->capped)
+		fprintf(out, "; CAPPED: stopped at %s pools", grouped(PYMALLOC_MAX_POOLS, a, sizeof(a)));
+	fprintf(out, "\n");
+}
+
 void census__print_text(const struct census *c, FILE *out)
 {
 	/* the lock is not part of what the caller sees as the census */
@@ -2844,20 +2867,29 @@ static void print_text(const struct census *c, FILE *out)
 		fprintf(out, ", live objects %s", human_bytes(m->live_bytes, a, sizeof(a)));
 		if (m->window)
 			fprintf(out, " (%s/s)", human_bytes(m->live_growth_per_s, b, sizeof(b)));
-		if (m->arenas_known)
+		if (m->pymalloc.known)
 			fprintf(out, ", pymalloc arenas %" PRIu64 " in use (%s), high water %" PRIu64
-				", %" PRIu64 " allocated in all", m->arenas,
-				human_bytes((double)m->arenas * m->arena_size, b, sizeof(b)),
-				m->arenas_highwater, m->arenas_total);
+				", %" PRIu64 " allocated in all", m->pymalloc.arenas,
+				human_bytes((double)m->pymalloc.arenas * m->pymalloc.arena_size, b,
+					    sizeof(b)),
+				m->pymalloc.arenas_highwater, m->pymalloc.arenas_total);
 		else
-			fprintf(out, ", pymalloc arenas unknown (stripped build before 3.12)");
+			fprintf(out, ", pymalloc arenas unknown (%s)", m->pymalloc.unknown);
 		fprintf(out, "\n");
-		if (m->allocator_held)
+		print_pymalloc(&m->pymalloc, out);
+		if (m->allocator_held) {
 			fprintf(out, "memory: RSS grows %s/s while live objects grow %s/s: the growth is "
 				"memory the allocator holds (fragmentation or freed memory kept), not "
-				"live objects; no stack or type is the leak\n",
+				"live objects; no stack or type is the leak",
 				human_bytes(m->rss_growth_per_s, a, sizeof(a)),
 				human_bytes(m->live_growth_per_s, b, sizeof(b)));
+			if (m->pymalloc.pools_known && m->pymalloc.bytes_in_pools)
+				fprintf(out, " (pymalloc: %s in pools, %s in use, %.0f%%)",
+					human_bytes(m->pymalloc.bytes_in_pools, a, sizeof(a)),
+					human_bytes(m->pymalloc.bytes_in_use, b, sizeof(b)),
+					100.0 * m->pymalloc.bytes_in_use / m->pymalloc.bytes_in_pools);
+			fprintf(out, "\n");
+		}
 	}
 }
 
@@ -2914,13 +2946,7 @@ static void print_json(const struct census *c, struct json_t *obj, int64_t trace
 		       r->gc.garbage >= 0 ? json_integer(r->gc.garbage) : json_null(),
 		       "garbage_types", r->gc.garbage_types);
 	json_object_set_new(obj, "gc", gc);
-	alloc = r->mem.arenas_known ?
-		json_pack("{s:s,s:I,s:I,s:I,s:I,s:I}", "kind", "pymalloc", "arenas",
-			  (json_int_t)r->mem.arenas, "arenas_highwater", (json_int_t)r->mem.arenas_highwater,
-			  "arenas_allocated_total", (json_int_t)r->mem.arenas_total, "arena_size",
-			  (json_int_t)r->mem.arena_size, "arena_bytes",
-			  (json_int_t)(r->mem.arenas * r->mem.arena_size)) :
-		json_null();
+	alloc = pymalloc__json(&r->mem.pymalloc);
 	mem = json_pack("{s:o,s:I,s:I,s:o,s:o,s:o,s:o,s:b}", "rss",
 			r->mem.rss >= 0 ? json_integer(r->mem.rss) : json_null(), "live_objects",
 			(json_int_t)r->mem.live_bytes, "live_count", (json_int_t)r->mem.live_objects,
@@ -2928,6 +2954,8 @@ static void print_json(const struct census *c, struct json_t *obj, int64_t trace
 			"rss_growth_per_s", r->mem.window ? json_real(r->mem.rss_growth_per_s) : json_null(),
 			"live_growth_per_s", r->mem.window ? json_real(r->mem.live_growth_per_s) : json_null(),
 			"allocator", alloc, "allocator_held", r->mem.allocator_held);
+	if (!r->mem.pymalloc.known)
+		json_object_set_new(mem, "allocator_unknown", json_string(r->mem.pymalloc.unknown));
 	json_object_set_new(obj, "memory", mem);
 	holders = json_array();
 	for (i = 0; i < r->nholders; i++) {

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "pymalloc.h"
+
 struct pyproc;
 struct census;
 struct json_t;
@@ -62,8 +64,7 @@ struct census_mem {
 	uint64_t live_bytes, live_objects;
 	double rss_growth_per_s, live_growth_per_s;
 	bool window;			/* growth figures cover at least one interval */
-	bool arenas_known;
-	uint64_t arenas, arenas_highwater, arenas_total, arena_size;
+	struct pymalloc_stats pymalloc;	/* pymalloc's arenas, pools and blocks */
 	bool allocator_held;		/* RSS grows, live objects do not */
 };
 

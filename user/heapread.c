@@ -8,6 +8,7 @@
  * spans a hole.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,4 +213,54 @@ int heapread__read(struct heapread *h, uint64_t addr, void *buf, size_t len)
 		len -= n;
 	}
 	return 0;
+}
+
+#define GATHER_IOV	(IOV_MAX < 1024 ? IOV_MAX : 1024)
+
+size_t heapread__gather(struct heapread *h, const uint64_t *at, size_t n, size_t len, void *out,
+			bool *got)
+{
+	struct iovec local[GATHER_IOV], remote[GATHER_IOV];
+	size_t idx[GATHER_IOV];
+	size_t i = 0, done = 0;
+
+	memset(got, 0, n * sizeof(*got));
+	while (i < n) {
+		size_t k = 0, whole, j;
+		ssize_t r;
+		double t0;
+
+		for (; i < n && k < GATHER_IOV; i++) {
+			if (!heapread__mapped(h, at[i], len))
+				continue;
+			local[k].iov_base = (uint8_t *)out + i * len;
+			local[k].iov_len = len;
+			remote[k].iov_base = (void *)(uintptr_t)at[i];
+			remote[k].iov_len = len;
+			idx[k++] = i;
+		}
+		if (!k)
+			break;
+		t0 = mono_s();
+		r = process_vm_readv(h->pid, local, k, remote, k, 0);
+		h->read_s += mono_s() - t0;
+		h->syscalls++;
+		whole = r > 0 ? (size_t)r / len : 0;
+		if (r > 0)
+			h->bytes_read += r;
+		for (j = 0; j < whole; j++)
+			got[idx[j]] = true;
+		done += whole;
+		if (whole < k) {
+			/* a read stops at the first remote iovec it cannot read
+			 * (r < 0: the very first); the batch goes on after it and
+			 * after the records on its page, which fail as it did */
+			uint64_t page = at[idx[whole]] >> PAGE_SHIFT;
+
+			h->failed++;
+			for (i = idx[whole] + 1; i < n && at[i] >> PAGE_SHIFT == page; i++)
+				;
+		}
+	}
+	return done;
 }

@@ -44,6 +44,13 @@ int heapread__refresh(struct heapread *h);
 bool heapread__mapped(const struct heapread *h, uint64_t addr, size_t len);
 /* Copy len bytes of the target at addr; 0 only when all were read. */
 int heapread__read(struct heapread *h, uint64_t addr, void *buf, size_t len);
+/* n records of len bytes, the i-th at at[i], into out + i * len, around
+ * the cache (records far apart, each read once: a pool header per pool):
+ * up to IOV_MAX records a process_vm_readv. got[i] says record i was read
+ * whole; one outside the mappings or unreadable is skipped, the rest are
+ * read on. Returns how many were read. */
+size_t heapread__gather(struct heapread *h, const uint64_t *at, size_t n, size_t len, void *out,
+			bool *got);
 static inline int heapread__u64(struct heapread *h, uint64_t addr, uint64_t *v)
 {
 	return heapread__read(h, addr, v, sizeof(*v));

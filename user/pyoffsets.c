@@ -80,6 +80,25 @@ static const struct pyver_offsets pyver_table[] = {
 		.obmalloc_ntimes = PYOFF_NONE,
 		.obmalloc_highwater = PYOFF_NONE,
 		.arena_size = 256 << 10,
+		/* pymalloc: struct arena_object, struct pool_header (one layout
+		 * from 3.8 to 3.13); POOL_SIZE is SYSTEM_PAGE_SIZE before 3.10,
+		 * 16 KiB from 3.10 (USE_LARGE_POOLS with the radix tree) */
+		.obmalloc_arenas = PYOFF_NONE,	/* the static arenas (.symtab) */
+		.obmalloc_maxarenas = PYOFF_NONE,
+		.arena_object_size = 48,
+		.arena_address = 0,
+		.arena_pool_address = 8,
+		.arena_nfreepools = 16,
+		.arena_ntotalpools = 20,
+		.pool_header_size = 48,
+		.pool_count = 0,
+		.pool_arenaindex = 32,
+		.pool_szidx = 36,
+		.pool_nextoffset = 40,
+		.pool_maxnextoffset = 44,
+		.pool_size = 4 << 10,
+		.small_classes = 32,
+		.small_alignment = 16,
 		/* struct _gc_runtime_state: one layout from 3.8 to 3.13 (3.13.0
 		 * shipped without the incremental collector: three
 		 * generations and a permanent one, as before) */
@@ -192,6 +211,25 @@ static const struct pyver_offsets pyver_table[] = {
 		.obmalloc_ntimes = PYOFF_NONE,
 		.obmalloc_highwater = PYOFF_NONE,
 		.arena_size = 256 << 10,
+		/* pymalloc: struct arena_object, struct pool_header (one layout
+		 * from 3.8 to 3.13); POOL_SIZE is SYSTEM_PAGE_SIZE before 3.10,
+		 * 16 KiB from 3.10 (USE_LARGE_POOLS with the radix tree) */
+		.obmalloc_arenas = PYOFF_NONE,	/* the static arenas (.symtab) */
+		.obmalloc_maxarenas = PYOFF_NONE,
+		.arena_object_size = 48,
+		.arena_address = 0,
+		.arena_pool_address = 8,
+		.arena_nfreepools = 16,
+		.arena_ntotalpools = 20,
+		.pool_header_size = 48,
+		.pool_count = 0,
+		.pool_arenaindex = 32,
+		.pool_szidx = 36,
+		.pool_nextoffset = 40,
+		.pool_maxnextoffset = 44,
+		.pool_size = 4 << 10,
+		.small_classes = 32,
+		.small_alignment = 16,
 		/* struct _gc_runtime_state: one layout from 3.8 to 3.13 (3.13.0
 		 * shipped without the incremental collector: three
 		 * generations and a permanent one, as before) */
@@ -304,6 +342,25 @@ static const struct pyver_offsets pyver_table[] = {
 		.obmalloc_ntimes = PYOFF_NONE,
 		.obmalloc_highwater = PYOFF_NONE,
 		.arena_size = 1 << 20,
+		/* pymalloc: struct arena_object, struct pool_header (one layout
+		 * from 3.8 to 3.13); POOL_SIZE is SYSTEM_PAGE_SIZE before 3.10,
+		 * 16 KiB from 3.10 (USE_LARGE_POOLS with the radix tree) */
+		.obmalloc_arenas = PYOFF_NONE,	/* the static arenas (.symtab) */
+		.obmalloc_maxarenas = PYOFF_NONE,
+		.arena_object_size = 48,
+		.arena_address = 0,
+		.arena_pool_address = 8,
+		.arena_nfreepools = 16,
+		.arena_ntotalpools = 20,
+		.pool_header_size = 48,
+		.pool_count = 0,
+		.pool_arenaindex = 32,
+		.pool_szidx = 36,
+		.pool_nextoffset = 40,
+		.pool_maxnextoffset = 44,
+		.pool_size = 16 << 10,
+		.small_classes = 32,
+		.small_alignment = 16,
 		/* struct _gc_runtime_state: one layout from 3.8 to 3.13 (3.13.0
 		 * shipped without the incremental collector: three
 		 * generations and a permanent one, as before) */
@@ -416,6 +473,25 @@ static const struct pyver_offsets pyver_table[] = {
 		.obmalloc_ntimes = PYOFF_NONE,
 		.obmalloc_highwater = PYOFF_NONE,
 		.arena_size = 1 << 20,
+		/* pymalloc: struct arena_object, struct pool_header (one layout
+		 * from 3.8 to 3.13); POOL_SIZE is SYSTEM_PAGE_SIZE before 3.10,
+		 * 16 KiB from 3.10 (USE_LARGE_POOLS with the radix tree) */
+		.obmalloc_arenas = PYOFF_NONE,	/* the static arenas (.symtab) */
+		.obmalloc_maxarenas = PYOFF_NONE,
+		.arena_object_size = 48,
+		.arena_address = 0,
+		.arena_pool_address = 8,
+		.arena_nfreepools = 16,
+		.arena_ntotalpools = 20,
+		.pool_header_size = 48,
+		.pool_count = 0,
+		.pool_arenaindex = 32,
+		.pool_szidx = 36,
+		.pool_nextoffset = 40,
+		.pool_maxnextoffset = 44,
+		.pool_size = 16 << 10,
+		.small_classes = 32,
+		.small_alignment = 16,
 		/* struct _gc_runtime_state: one layout from 3.8 to 3.13 (3.13.0
 		 * shipped without the incremental collector: three
 		 * generations and a permanent one, as before) */
@@ -528,6 +604,25 @@ static const struct pyver_offsets pyver_table[] = {
 		.obmalloc_ntimes = 1072,
 		.obmalloc_highwater = 1080,
 		.arena_size = 1 << 20,
+		/* pymalloc: struct arena_object, struct pool_header (one layout
+		 * from 3.8 to 3.13); POOL_SIZE is SYSTEM_PAGE_SIZE before 3.10,
+		 * 16 KiB from 3.10 (USE_LARGE_POOLS with the radix tree) */
+		.obmalloc_arenas = 512,		/* mgmt, after pools.used[64] */
+		.obmalloc_maxarenas = 520,
+		.arena_object_size = 48,
+		.arena_address = 0,
+		.arena_pool_address = 8,
+		.arena_nfreepools = 16,
+		.arena_ntotalpools = 20,
+		.pool_header_size = 48,
+		.pool_count = 0,
+		.pool_arenaindex = 32,
+		.pool_szidx = 36,
+		.pool_nextoffset = 40,
+		.pool_maxnextoffset = 44,
+		.pool_size = 16 << 10,
+		.small_classes = 32,
+		.small_alignment = 16,
 		/* struct _gc_runtime_state: one layout from 3.8 to 3.13 (3.13.0
 		 * shipped without the incremental collector: three
 		 * generations and a permanent one, as before) */
@@ -643,6 +738,25 @@ static const struct pyver_offsets pyver_table[] = {
 		.obmalloc_ntimes = 1072,
 		.obmalloc_highwater = 1080,
 		.arena_size = 1 << 20,
+		/* pymalloc: struct arena_object, struct pool_header (one layout
+		 * from 3.8 to 3.13); POOL_SIZE is SYSTEM_PAGE_SIZE before 3.10,
+		 * 16 KiB from 3.10 (USE_LARGE_POOLS with the radix tree) */
+		.obmalloc_arenas = 512,		/* mgmt, after pools.used[64] */
+		.obmalloc_maxarenas = 520,
+		.arena_object_size = 48,
+		.arena_address = 0,
+		.arena_pool_address = 8,
+		.arena_nfreepools = 16,
+		.arena_ntotalpools = 20,
+		.pool_header_size = 48,
+		.pool_count = 0,
+		.pool_arenaindex = 32,
+		.pool_szidx = 36,
+		.pool_nextoffset = 40,
+		.pool_maxnextoffset = 44,
+		.pool_size = 16 << 10,
+		.small_classes = 32,
+		.small_alignment = 16,
 		/* struct _gc_runtime_state: one layout from 3.8 to 3.13 (3.13.0
 		 * shipped without the incremental collector: three
 		 * generations and a permanent one, as before) */

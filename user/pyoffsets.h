@@ -78,6 +78,27 @@ struct pyver_offsets {
 	uint32_t obmalloc_highwater;		/* mgmt.narenas_highwater */
 	uint32_t arena_size;			/* ARENA_SIZE: bytes per pymalloc arena */
 
+	/* pymalloc's arenas and pools (user/pymalloc.c): struct arena_object
+	 * and struct pool_header (Objects/obmalloc.c <=3.11,
+	 * Include/internal/pycore_obmalloc.h 3.12+); before 3.12 the arena
+	 * array is the static `arenas` of obmalloc.c, named in .symtab */
+	uint32_t obmalloc_arenas;		/* mgmt.arenas (3.12+) */
+	uint32_t obmalloc_maxarenas;		/* mgmt.maxarenas, uint (3.12+) */
+	uint32_t arena_object_size;		/* sizeof(struct arena_object) */
+	uint32_t arena_address;			/* uintptr_t address, 0: not allocated */
+	uint32_t arena_pool_address;		/* block *pool_address: the next pool to carve */
+	uint32_t arena_nfreepools;		/* uint */
+	uint32_t arena_ntotalpools;		/* uint */
+	uint32_t pool_header_size;		/* sizeof(struct pool_header) */
+	uint32_t pool_count;			/* ref.count, uint: blocks allocated */
+	uint32_t pool_arenaindex;		/* uint */
+	uint32_t pool_szidx;			/* uint: size class */
+	uint32_t pool_nextoffset;		/* uint */
+	uint32_t pool_maxnextoffset;		/* uint: POOL_SIZE - block size */
+	uint32_t pool_size;			/* POOL_SIZE (a macro) */
+	uint32_t small_classes;			/* NB_SMALL_SIZE_CLASSES (a macro) */
+	uint32_t small_alignment;		/* ALIGNMENT (a macro): class i holds (i + 1) * it */
+
 	/* struct _gc_runtime_state, gc_generation, gc_generation_stats, PyGC_Head */
 	uint32_t gc_enabled;
 	uint32_t gc_generations;		/* generations[NUM_GENERATIONS] */

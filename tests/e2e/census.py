@@ -14,10 +14,16 @@ fixture of tests/fixtures/census_*.py, Debian's stripped PGO 3.11 included:
                      and its holder names the variable (global, class attribute, tree kept
                      by one leaf, closures in a handler list, a thread's local, a str buffer
                      that grows in bytes (read with --census-pause), unclosed files)
+  census-pymalloc    pymalloc_stats.py prints sys._debugmallocstats() and stops itself:
+                     censused from outside, every size class has exactly the pools and
+                     blocks in use and the free blocks it printed, and the arenas and
+                     unused pools agree; Debian's stripped 3.11 says pymalloc unknown (no
+                     symbols for arenas), in JSON and text
   census-gcoff       the collector disabled while cycles are dropped: gc says disabled,
                      the cycles' type grows first, held by nothing (garbage)
   census-frag        fragmentation: RSS grows over 4x faster than live objects and the
-                     report says the allocator holds it
+                     report says the allocator holds it; pymalloc's pools in use hold under
+                     a quarter of the blocks they could, and the judgement line gives it
   census-mutate      a thread mutating containers flat out, censused every second: it
                      keeps running, every report has a census, inconsistencies are counted
   census-pause       --census-pause: the report says how long the target was stopped, and
@@ -37,6 +43,7 @@ family (Debian's launched with --, for full coverage):
 """
 import json
 import os
+import re
 import signal
 import time
 
@@ -188,6 +195,79 @@ def sc_counts(c, py):
                                    cen["inconsistencies"])
 
 
+def debug_malloc_stats(text):
+    """sys._debugmallocstats()'s figures: {size: (pools, blocks in use, avail blocks)},
+    and the arenas currently allocated, unused pools, pool and arena size."""
+    classes, got = {}, {}
+    for line in text.splitlines():
+        m = re.match(r"\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$", line)
+        if m:
+            classes[int(m.group(2))] = tuple(int(x) for x in m.groups()[2:])
+        m = re.match(r"# arenas allocated current\s*=\s*([\d,]+)", line)
+        if m:
+            got["arenas"] = int(m.group(1).replace(",", ""))
+        m = re.match(r"(\d+) arenas \* (\d+) bytes/arena", line)
+        if m:
+            got["arena_size"] = int(m.group(2))
+        m = re.match(r"(\d+) unused pools \* (\d+) bytes", line)
+        if m:
+            got["pools_free"], got["pool_size"] = int(m.group(1)), int(m.group(2))
+        m = re.match(r"Small block threshold = (\d+), in (\d+) size classes", line)
+        if m:
+            got["classes"] = int(m.group(2))
+    return classes, got
+
+
+def sc_pymalloc(c, py):
+    """Given pymalloc_stats.py stopped right after printing sys._debugmallocstats() (nothing
+    allocated in between), when pyleak-bpf -p censuses it, then every size class has exactly
+    the pools in use, blocks in use and free blocks the process printed, and so have the
+    arenas, unused pools, pool and arena size; on Debian's stripped 3.11 the allocator is
+    unknown, for want of symbols."""
+    fx = start(c, py, "pymalloc_stats.py")
+    c.wait_status("STOPPING", 90, proc=fx)
+    wait_stopped(c, fx.pid)
+    tr = c.start_tracer(["-j", "--fds-only", "-p", str(fx.pid), "0.2", "1"])
+    tr.wait_exit(60)
+    R.expect(tr.rc == 0, "exit status 0 after COUNT reports", "%s: %s" % (tr.rc, tr.stderr()[-500:]))
+    reps = tr.reports()
+    R.expect(reps and reps[-1].get("memory"), "a final report with a memory section", tr.stdout_lines()[-1:])
+    mem = reps[-1]["memory"]
+    if py.debian:
+        R.expect(mem["allocator"] is None and "no symbols for arenas" in (mem.get("allocator_unknown") or ""),
+                 "memory.allocator null, allocator_unknown naming the missing symbols", mem)
+        tr2 = c.start_tracer(["--fds-only", "-p", str(fx.pid), "0.2", "1"])
+        tr2.wait_exit(60)
+        out = "\n".join(tr2.stdout_lines())
+        R.expect("pymalloc arenas unknown (stripped build before 3.12: no symbols for arenas)" in out,
+                 "the memory line to say pymalloc arenas unknown, stripped, no symbols", out[-600:])
+        os.kill(fx.pid, signal.SIGCONT)
+        return "stripped: %s" % mem["allocator_unknown"]
+    with open(os.path.join(c.dir, "mallocstats")) as f:
+        want, totals = debug_malloc_stats(f.read())
+    R.expect(len(want) >= 20, "sys._debugmallocstats() to list 20 size classes or more", sorted(want))
+    a = mem["allocator"]
+    R.expect(isinstance(a, dict) and isinstance(a.get("size_classes"), list), "memory.allocator.size_classes", a)
+    got = {k["size"]: (k["pools"], k["blocks"], k["blocks_capacity"] - k["blocks"]) for k in a["size_classes"]}
+    off = ["%d B: in-process %s, census %s (pools, blocks, free blocks)" % (sz, want.get(sz), got.get(sz))
+           for sz in sorted(set(want) | set(got)) if want.get(sz) != got.get(sz)]
+    R.expect(not off, "every size class as sys._debugmallocstats() printed it (%d classes)" % len(want),
+             "; ".join(off[:6]))
+    for k in ("arenas", "pools_free", "pool_size", "arena_size"):
+        R.expect(a.get(k) == totals.get(k), "allocator.%s %s as printed in-process" % (k, totals.get(k)), a.get(k))
+    R.expect(totals.get("classes") == 32, "32 size classes printed in-process", totals.get("classes"))
+    R.expect(a["inconsistencies"] == 0 and a["capped"] is False, "no inconsistency, not capped (stopped)",
+             (a["inconsistencies"], a["capped"]))
+    R.expect(a["pools_in_use"] == sum(v[0] for v in want.values()) and
+             a["blocks"] == sum(v[1] for v in want.values()), "the totals to add up", a)
+    os.kill(fx.pid, signal.SIGCONT)
+    cont = c.wait_status("CONTINUED", 30, proc=fx)
+    R.expect(cont == "CONTINUED intact", "the fixture's heap intact after the census", cont)
+    return "%d size classes exact (%d pools, %d blocks in use of %d), %d arenas, %d unused pools of %d B" % (
+        len(want), a["pools_in_use"], a["blocks"], a["blocks_capacity"], a["arenas"], a["pools_free"],
+        a["pool_size"])
+
+
 def leak_case(kind):
     leaked, tmod, rkind, rname, rmod = LEAKS[kind]
 
@@ -290,8 +370,26 @@ def sc_frag(c, py):
     R.expect(m["rss_growth_per_s"] > 4 * max(m["live_growth_per_s"], 0) and m["rss_growth_per_s"] > 1 << 20,
              "RSS to grow over 4x faster than live objects (and over 1 MiB/s)", m)
     R.expect(m["allocator_held"] is True, "memory.allocator_held true", m)
-    return "RSS +%.1f MiB/s, live objects +%.2f MiB/s, allocator %s" % (
-        m["rss_growth_per_s"] / 2 ** 20, m["live_growth_per_s"] / 2 ** 20, json.dumps(m["allocator"]))
+    a = m["allocator"]
+    if py.debian:
+        R.expect(a is None and m.get("allocator_unknown"), "pymalloc unknown on the stripped build", m)
+        return "RSS +%.1f MiB/s, live objects +%.2f MiB/s, pymalloc unknown (%s)" % (
+            m["rss_growth_per_s"] / 2 ** 20, m["live_growth_per_s"] / 2 ** 20, m["allocator_unknown"])
+    R.expect(isinstance(a, dict) and a.get("pools_in_use"), "pymalloc's pools read", a)
+    # one block kept in every pool of the rounds: most capacity unused
+    R.expect(a["blocks"] * 4 < a["blocks_capacity"], "blocks in use under a quarter of the pools' capacity",
+             "%d of %d" % (a["blocks"], a["blocks_capacity"]))
+    R.expect(a["bytes_in_use"] * 4 < a["bytes_in_pools"], "bytes in use under a quarter of the bytes in pools",
+             "%d of %d" % (a["bytes_in_use"], a["bytes_in_pools"]))
+    tr2 = c.start_tracer(["--fds-only", "-p", str(fx.pid), "1", "3"])
+    tr2.wait_exit(60)
+    out = "\n".join(tr2.stdout_lines())
+    held = [l for l in out.splitlines() if "the allocator holds" in l]
+    R.expect(held and re.search(r"\(pymalloc: [\d.]+ \w?i?B in pools, [\d.]+ \w?i?B in use, \d+%\)", held[-1]),
+             "the allocator-held line to give pymalloc's figures", held[-1:] or out[-800:])
+    return "RSS +%.1f MiB/s, live objects +%.2f MiB/s; pymalloc %d of %d blocks in use, %.1f of %.1f MiB; %s" % (
+        m["rss_growth_per_s"] / 2 ** 20, m["live_growth_per_s"] / 2 ** 20, a["blocks"], a["blocks_capacity"],
+        a["bytes_in_use"] / 2 ** 20, a["bytes_in_pools"] / 2 ** 20, held[-1])
 
 
 def sc_mutate(c, py, pause=False):
@@ -481,6 +579,7 @@ def plan(interps, run):
     families = set()
     for p in interps:
         out.append(("census-counts[%s]" % p.name, sc_counts, p, 120, 3))
+        out.append(("census-pymalloc[%s]" % p.name, sc_pymalloc, p, 90, 2))
         family = "debian" if p.debian else ".".join(p.version.split(".")[:2])
         if family in ("3.8", "3.9", "3.10", "3.11"):
             family = "3.8-3.11"

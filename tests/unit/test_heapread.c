@@ -3,11 +3,15 @@
  * user/heapread.c against this very process (the real kernel's
  * process_vm_readv on our own pid): what it reads equals the memory, a
  * 64 KiB chunk that spans two mappings with a hole between is read in
- * both parts, and the hole, unmapped memory and reads across it fail.
+ * both parts, and the hole, unmapped memory and reads across it fail;
+ * records gathered many a call come back whole, those on a page unmapped
+ * since the mappings were read or outside them are flagged unread and the
+ * rest still read.
  */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -104,12 +108,58 @@ static void test_unmapped_fails(void **state)
 	heapread__close(&h);
 }
 
+static void test_gather(void **state)
+{
+	size_t n = 1 << 20, nrec = n / 512, i, want = 0;
+	uint8_t *src = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t *at = calloc(nrec + 1, sizeof(*at));
+	uint8_t *out = calloc(nrec + 1, 48);
+	bool *got = calloc(nrec + 1, sizeof(*got));
+	struct heapread h;
+
+	(void)state;
+	assert_true(src != MAP_FAILED);
+	assert_non_null(at);
+	assert_non_null(out);
+	assert_non_null(got);
+	fill(src, n, 3);
+	/* Given 2048 records of 48 bytes 512 apart (two batches and more), one
+	 * address outside every mapping, and page 100 unmapped after the
+	 * mappings were read (a process_vm_readv stops there mid-batch), */
+	for (i = 0; i < nrec; i++)
+		at[i] = (uint64_t)(uintptr_t)src + i * 512 + 40;
+	at[nrec] = 16;
+	assert_int_equal(heapread__open(&h, getpid(), 1 << 20), 0);
+	assert_int_equal(heapread__refresh(&h), 0);
+	assert_int_equal(munmap(src + 100 * PAGE, PAGE), 0);
+	/* when gathered, then every other record equals the memory and only
+	 * those are flagged read, in few calls */
+	for (i = 0; i <= nrec; i++)
+		want += i < nrec && (i * 512) / PAGE != 100;
+	assert_int_equal(heapread__gather(&h, at, nrec + 1, 48, out, got), want);
+	for (i = 0; i <= nrec; i++) {
+		bool on_hole = i < nrec && (i * 512) / PAGE == 100;
+
+		assert_int_equal(got[i], i < nrec && !on_hole);
+		if (got[i])
+			assert_memory_equal(out + i * 48, src + i * 512 + 40, 48);
+	}
+	/* two batches, and one call cut short by the hole */
+	assert_true(h.syscalls <= 4);
+	heapread__close(&h);
+	munmap(src, n);
+	free(at);
+	free(out);
+	free(got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reads_what_is_there),
 		cmocka_unit_test(test_chunk_across_a_hole),
 		cmocka_unit_test(test_unmapped_fails),
+		cmocka_unit_test(test_gather),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -257,6 +257,34 @@ static int dw_enumerator(struct dwlib *l, const char *name, int64_t *val)
 	return -1;
 }
 
+/* Bytes a top-level variable's type spans (an array: all its elements); -1
+ * when no unit defines it. */
+static int dw_variable_size(struct dwlib *l, const char *name, uint64_t *size)
+{
+	Dwarf_Off off = 0, next;
+	size_t hsize;
+
+	while (dwarf_next_unit(l->dw, off, &next, &hsize, NULL, NULL, NULL, NULL, NULL, NULL) == 0) {
+		Dwarf_Die cu, v, t;
+		Dwarf_Off cu_off = off;
+		Dwarf_Word sz;
+
+		off = next;
+		if (!dwarf_offdie(l->dw, cu_off + hsize, &cu) || dwarf_child(&cu, &v) != 0)
+			continue;
+		do {
+			const char *n = dwarf_diename(&v);
+
+			if (dwarf_tag(&v) == DW_TAG_variable && n && !strcmp(n, name) &&
+			    !die_type(&v, &t) && dwarf_aggregate_size(&t, &sz) == 0) {
+				*size = sz;
+				return 0;
+			}
+		} while (dwarf_siblingof(&v, &v) == 0);
+	}
+	return -1;
+}
+
 /* The bytes of an initialized global (.data), from .dynsym and its section. */
 static int elf_symbol_bytes(struct dwlib *l, const char *sym, void *buf, size_t len)
 {
@@ -447,6 +475,21 @@ static const struct dwarf_check dwarf_checks[] = {
 	ROW(obmalloc_ntimes, 12, 13, "_obmalloc_state", "mgmt.ntimes_arena_allocated", 8),
 	NONE(obmalloc_highwater, 8, 11, "_obmalloc_state", "mgmt"),
 	ROW(obmalloc_highwater, 12, 13, "_obmalloc_state", "mgmt.narenas_highwater", 8),
+	NONE(obmalloc_arenas, 8, 11, "_obmalloc_state", "mgmt"),
+	ROW(obmalloc_arenas, 12, 13, "_obmalloc_state", "mgmt.arenas", 8),
+	NONE(obmalloc_maxarenas, 8, 11, "_obmalloc_state", "mgmt"),
+	ROW(obmalloc_maxarenas, 12, 13, "_obmalloc_state", "mgmt.maxarenas", 4),
+	ROW(arena_object_size, 8, 13, "arena_object", NULL, 0),
+	ROW(arena_address, 8, 13, "arena_object", "address", 8),
+	ROW(arena_pool_address, 8, 13, "arena_object", "pool_address", 8),
+	ROW(arena_nfreepools, 8, 13, "arena_object", "nfreepools", 4),
+	ROW(arena_ntotalpools, 8, 13, "arena_object", "ntotalpools", 4),
+	ROW(pool_header_size, 8, 13, "pool_header", NULL, 0),
+	ROW(pool_count, 8, 13, "pool_header", "ref.count", 4),
+	ROW(pool_arenaindex, 8, 13, "pool_header", "arenaindex", 4),
+	ROW(pool_szidx, 8, 13, "pool_header", "szidx", 4),
+	ROW(pool_nextoffset, 8, 13, "pool_header", "nextoffset", 4),
+	ROW(pool_maxnextoffset, 8, 13, "pool_header", "maxnextoffset", 4),
 
 	ROW(gc_enabled, 8, 13, "_gc_runtime_state", "enabled", 4),
 	ROW(gc_generations, 8, 13, "_gc_runtime_state", "generations", 72),
@@ -525,16 +568,64 @@ static const char *const flag_fields[] = {
 	"frame_pos_in_units",	/* 3.10 f_lasti semantics: bytecode, not layout */
 	"owner_cstack",		/* FRAME_OWNED_BY_CSTACK enumerator, below */
 	"obmalloc_is_ptr",	/* CHECK_OBMALLOC_PTR rows */
-	"arena_size",		/* ARENA_SIZE: a macro; checked against sys._debugmallocstats() by e2e */
+	"arena_size",		/* ARENA_SIZE, POOL_SIZE, NB_SMALL_SIZE_CLASSES, ALIGNMENT: macros; */
+	"pool_size",		/* their ratios checked against the arrays they size (check_pymalloc), */
+	"small_classes",	/* their values against sys._debugmallocstats() by e2e census-pymalloc */
+	"small_alignment",
 	"tpflag_managed_dict",	/* Py_TPFLAGS_* macros: no DWARF; from the headers, see pyoffsets.c */
 	"tpflag_inline_values",
 	"managed_dict",		/* a layout rule of Objects/dictobject.c, see pyoffsets.h */
 };
-#define N_OFFSET_FIELDS	(32 + 68)	/* uint32_t offsets in struct pyver_offsets */
+#define N_OFFSET_FIELDS	(32 + 68 + 16)	/* uint32_t offsets in struct pyver_offsets */
 
 static uint32_t table_field(const struct pyver_offsets *o, size_t off)
 {
 	return *(const uint32_t *)((const char *)o + off);
+}
+
+/*
+ * pymalloc's macros have no DWARF, but the arrays they size do:
+ * nfp2lasta[MAX_POOLS_IN_ARENA + 1] with MAX_POOLS_IN_ARENA = ARENA_SIZE /
+ * POOL_SIZE, and usedpools[2 * ((NB_SMALL_SIZE_CLASSES + 7) / 8) * 8]
+ * (statics of Objects/obmalloc.c before 3.12, members of _obmalloc_mgmt and
+ * _obmalloc_pools from 3.12).
+ */
+static int check_pymalloc(struct dwlib *l, int minor, const struct pyver_offsets *o)
+{
+	uint64_t nfp = 0, used = 0, want_nfp, want_used;
+	struct dwfield f;
+	int bad = 0;
+
+	if (minor >= 12) {
+		if (!dw_lookup(l, "_obmalloc_mgmt", "nfp2lasta", &f))
+			nfp = f.size;
+		if (!dw_lookup(l, "_obmalloc_pools", "used", &f))
+			used = f.size;
+	} else {
+		dw_variable_size(l, "nfp2lasta", &nfp);
+		dw_variable_size(l, "usedpools", &used);
+	}
+	want_nfp = (o->arena_size / o->pool_size + 1) * 8;
+	want_used = 2 * ((o->small_classes + 7) / 8) * 8 * 8;
+	if (nfp != want_nfp) {
+		print_error("%s nfp2lasta: %llu bytes in DWARF, table ARENA_SIZE / POOL_SIZE (%u / %u) "
+			    "makes %llu\n", l->version, (unsigned long long)nfp, o->arena_size,
+			    o->pool_size, (unsigned long long)want_nfp);
+		bad++;
+	}
+	if (used != want_used) {
+		print_error("%s usedpools: %llu bytes in DWARF, table NB_SMALL_SIZE_CLASSES %u makes %llu\n",
+			    l->version, (unsigned long long)used, o->small_classes,
+			    (unsigned long long)want_used);
+		bad++;
+	}
+	/* SMALL_REQUEST_THRESHOLD 512 = classes * ALIGNMENT on every version */
+	if (o->small_classes * o->small_alignment != 512) {
+		print_error("%s: table classes %u x alignment %u is not 512\n", l->version,
+			    o->small_classes, o->small_alignment);
+		bad++;
+	}
+	return bad;
 }
 
 static int check_build(struct dwlib *l, int minor, const struct pyver_offsets *o)
@@ -593,6 +684,8 @@ static int check_build(struct dwlib *l, int minor, const struct pyver_offsets *o
 			bad++;
 		}
 	}
+
+	bad += check_pymalloc(l, minor, o);
 
 	/* enum _frameowner (pycore_frame.h): C-stack shims exist from 3.12. */
 	if (dw_enumerator(l, "FRAME_OWNED_BY_CSTACK", &cstack) == 0) {
@@ -784,7 +877,11 @@ static void test_every_field_has_a_dwarf_check(void **state)
 		F(unicode_compact_data),
 		F(runtime_interpreters_main), F(runtime_gc), F(interp_gc), F(interp_modules),
 		F(interp_obmalloc), F(obmalloc_narenas), F(obmalloc_ntimes),
-		F(obmalloc_highwater), F(gc_enabled), F(gc_generations), F(gc_generation_size),
+		F(obmalloc_highwater), F(obmalloc_arenas), F(obmalloc_maxarenas),
+		F(arena_object_size), F(arena_address), F(arena_pool_address),
+		F(arena_nfreepools), F(arena_ntotalpools), F(pool_header_size), F(pool_count),
+		F(pool_arenaindex), F(pool_szidx), F(pool_nextoffset), F(pool_maxnextoffset),
+		F(gc_enabled), F(gc_generations), F(gc_generation_size),
 		F(gc_permanent), F(gc_generation_stats), F(gc_stats_size), F(gc_collecting),
 		F(gc_garbage), F(gen_threshold), F(gen_count), F(stats_collections),
 		F(stats_uncollectable), F(gchead_size), F(gchead_next), F(gchead_prev),
