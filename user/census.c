@@ -2750,7 +2750,7 @@ static void print_text(const struct census *c, FILE *out);
  */
 static void print_pymalloc(const struct pymalloc_stats *st, FILE *out)
 {
-	char a[32], b[32], d[32], e[32], f[32], g[32], h[32];
+	char a[32], b[32], d[32], f[32], g[32], h[32];
 	int top[3], n, i;
 
 	if (!st->known)
@@ -2763,11 +2763,12 @@ static void print_pymalloc(const struct pymalloc_stats *st, FILE *out)
 		fprintf(out, "pymalloc: no arenas (not in use, or PYTHONMALLOC=malloc)\n");
 		return;
 	}
-	fprintf(out, "pymalloc: %s in pools, %s in use (%.0f%%); pools %s in use of %s carved, %s "
-		"free; blocks %s in use of %s", human_bytes(st->bytes_in_pools, a, sizeof(a)),
+	fprintf(out, "pymalloc: %s in pools, %s in use (%.0f%%); pools %s in use, %s unused "
+		"(empty or not yet carved); blocks %s in use of %s",
+		human_bytes(st->bytes_in_pools, a, sizeof(a)),
 		human_bytes(st->bytes_in_use, b, sizeof(b)),
 		st->bytes_in_pools ? 100.0 * st->bytes_in_use / st->bytes_in_pools : 0.0,
-		grouped(st->pools_in_use, d, sizeof(d)), grouped(st->pools_carved, e, sizeof(e)),
+		grouped(st->pools_in_use, d, sizeof(d)),
 		grouped(st->pools_free, f, sizeof(f)), grouped(st->blocks, g, sizeof(g)),
 		grouped(st->capacity, h, sizeof(h)));
 	n = pymalloc__most_unused(st, top, 3);
