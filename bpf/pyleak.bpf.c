@@ -20,7 +20,6 @@
 #include "python.bpf.h"
 #include "sample.bpf.h"
 
-#define EEXIST	17
 #define E2BIG	7
 /* A stashed call older than this had its return missed, it is not nesting. */
 #define STASH_STALE_NS	200000000ULL
@@ -60,6 +59,8 @@ struct {
 	__type(value, struct alloc_info);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } allocs SEC(".maps");
+
+#include "agg.bpf.h"	/* every insert and delete of a record, with its stack's sum */
 
 /* The allocator call a thread is in, from entry to return. */
 struct inflight {
@@ -150,11 +151,12 @@ static __always_inline void commit(__u64 addr)
 	 * freed after an RCU grace period.) */
 	if (f->old && (addr || !f->size)) {
 		key.addr = f->old;
-		prev = bpf_map_lookup_elem(&allocs, &key);
-		if (prev)
+		if (f->old != addr) {
+			if (!agg_delete(&key, f->slot, &info.ts_ns))
+				stat_inc(f->slot, STAT_FREES);
+		} else if ((prev = bpf_map_lookup_elem(&allocs, &key))) {
 			info.ts_ns = prev->ts_ns;
-		if (prev && f->old != addr && !bpf_map_delete_elem(&allocs, &key))
-			stat_inc(f->slot, STAT_FREES);
+		}
 	}
 	if (!addr || f->skip)
 		return;
@@ -162,7 +164,7 @@ static __always_inline void commit(__u64 addr)
 	info.size = f->size;
 	info.stack_id = f->stack_id;	/* the newest call's stack */
 	info.sample_bytes = f->sample;
-	if (bpf_map_update_elem(&allocs, &key, &info, BPF_ANY))
+	if (agg_insert(&key, &info, f->slot))
 		stat_inc(f->slot, STAT_ALLOCS_FULL);
 	else
 		stat_inc(f->slot, STAT_ALLOCS);
@@ -177,7 +179,7 @@ static __always_inline void release(__u64 addr)
 	if (frozen || !addr || !(p = traced(pid)))
 		return;
 	stat_inc(p->slot, STAT_FREE_CALLS);
-	if (!bpf_map_delete_elem(&allocs, &key))
+	if (!agg_delete(&key, p->slot, NULL))
 		stat_inc(p->slot, STAT_FREES);
 }
 

@@ -73,6 +73,8 @@ enum stat_id {
 	STAT_FDS_PRIVATE,	/* fd syscall of a thread with its own fd table: not recorded */
 	STAT_CALLS,		/* outermost allocator calls seen (sampled or not) */
 	STAT_FREE_CALLS,	/* free calls seen (a recorded block or not) */
+	STAT_AGG_FULL,		/* stack_agg map full: a stack's sum missed a change (the
+				 * reports then sum the allocation records one by one) */
 	STAT__COUNT,
 };
 
@@ -182,6 +184,33 @@ struct alloc_info {
 };
 
 /*
+ * The sums of the exact (sample_bytes 0) outstanding allocations, by
+ * process, stack and age epoch (ts_ns >> agg_shift): what a report reads
+ * instead of every record (bpf/agg.bpf.h, user/agg.c). An epoch older than
+ * the published fold boundary is summed under AGG_FOLDED(parity) instead,
+ * and userspace moves the entries nothing writes any more into its own
+ * per-stack bases. bytes and count are signed: a folded entry takes the
+ * frees of allocations counted in an older one.
+ */
+struct agg_key {
+	__u32 pid;
+	__u32 pad;
+	__u64 epoch;		/* ts_ns >> agg_shift, or AGG_FOLDED(parity) */
+	__u64 stack_id;
+};
+
+struct agg_val {
+	__s64 bytes;
+	__s64 count;
+};
+
+/* agg_fold, the word userspace publishes: the lowest epoch still summed
+ * under its own key, and in its top bit the folded entry's parity. */
+#define AGG_FOLD_BEFORE(w)	((w) & ~(1ULL << 63))
+#define AGG_FOLD_PARITY(w)	((w) >> 63)
+#define AGG_FOLDED(parity)	(~0ULL - 1 + (parity))
+
+/*
  * The stack store is a prefix tree of frames. A node is one frame under
  * its caller's node; its id is stack_node_id(parent, code, pos), so a
  * stack's id is its innermost frame's node id, computed from the
@@ -272,6 +301,8 @@ _Static_assert(sizeof(struct py_offsets) == 80, "py_offsets layout");
 _Static_assert(sizeof(struct alloc_key) == 16, "alloc_key layout");
 _Static_assert(sizeof(struct alloc_info) == 32, "alloc_info layout");
 _Static_assert(sizeof(struct stack_node) == 24, "stack_node layout");
+_Static_assert(sizeof(struct agg_key) == 24, "agg_key layout");
+_Static_assert(sizeof(struct agg_val) == 16, "agg_val layout");
 _Static_assert(sizeof(struct node_event) == 32, "node_event layout");
 _Static_assert(MAX_FRAMES <= 0xff, "depth fits NODE_DEPTH_PID");
 _Static_assert(sizeof(struct proc_cfg) == 112, "proc_cfg layout");

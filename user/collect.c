@@ -5,6 +5,12 @@
  * into its history (user/trend.c), and rank. Memory and fds are two
  * sections over the same stacks; what a section sums is its "amount":
  * bytes for memory, the open count for fds.
+ *
+ * Exact allocations are read as BPF's per-(stack, epoch) sums (stack_agg,
+ * user/agg.h) plus what earlier reports drained from it: O(stacks). The
+ * records themselves are read only while some are sampled (their scaling
+ * is per size), after a sum missed a change (STAT_AGG_FULL: then every
+ * record, one by one), and, bounded, for the blocks stacktypes reads.
  */
 #include <errno.h>
 #include <math.h>
@@ -15,6 +21,7 @@
 #include <time.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "agg.h"
 #include "collect.h"
 #include "fds.h"
 #include "pyleak.h"
@@ -47,6 +54,7 @@ const char *const snapshot__stat_names[STAT__COUNT] = {
 	[STAT_FDS_PRIVATE] = "fds_private",
 	[STAT_CALLS] = "calls",
 	[STAT_FREE_CALLS] = "free_calls",
+	[STAT_AGG_FULL] = "agg_full",
 };
 
 bool snapshot__stat_lossy(enum stat_id id)
@@ -55,7 +63,7 @@ bool snapshot__stat_lossy(enum stat_id id)
 	case STAT_READ_FAILED: case STAT_STACKS_FULL: case STAT_STACK_EVENTS_LOST:
 	case STAT_STACK_COLLISIONS:
 	case STAT_ALLOCS_FULL: case STAT_NO_STASH: case STAT_MISSED_RETURN: case STAT_FDS_FULL:
-	case STAT_FDS_MISSED: case STAT_FDS_PRIVATE:
+	case STAT_FDS_MISSED: case STAT_FDS_PRIVATE: case STAT_AGG_FULL:
 		return true;
 	default:
 		return false;
@@ -128,6 +136,22 @@ struct fd_strike {
 	uint64_t ts_ns, file;
 };
 
+/* A stack's exact sums in one collection, before they are added: signed,
+ * an entry may hold the frees of allocations another one counted. */
+struct agg_acc {
+	int64_t bytes, count, kept;
+	uint64_t oldest_ns;
+};
+
+/* The ranked stacks whose blocks stacktypes wants, while the records are
+ * read for them alone (types_scan). */
+struct types_want {
+	uint64_t id[STACKTYPES_STACKS];
+	uint64_t need[STACKTYPES_STACKS];	/* its count, at most STACKTYPES_SAMPLES */
+	uint64_t got[STACKTYPES_STACKS];
+	int n, missing;
+};
+
 struct collector {
 	struct report_meta m;
 	uint64_t min_age_ns;
@@ -141,6 +165,9 @@ struct collector {
 	uint64_t prev_ns;	/* the previous collection's instant: "kept" is older */
 	uint64_t base[STAT__COUNT];	/* the slot's counters when this process got it */
 	struct stacktypes *types;	/* the memory stacks' types, with a census */
+	struct u64map bases;		/* stack id + 1 -> struct agg_base: drained sums */
+	struct u64map acc;		/* stack id + 1 -> struct agg_acc, during a collection */
+	struct collector *next;		/* every collector: their bases' stacks stay in the store */
 
 	/* fds */
 	struct fd_before *before;
@@ -151,11 +178,16 @@ struct collector {
 
 	/* during one collection */
 	uint64_t now_ns;
+	bool sums;		/* its exact allocations are counted from stack_agg */
+	double t_end;		/* when its stacks were ranked */
+	struct types_want want;
 	struct fdscan scan;
 	struct u64map new_strikes;
 
 	struct snapshot snap;
 };
+
+static struct collector *collectors;	/* every live one, through ->next */
 
 static double mono_s(void)
 {
@@ -165,9 +197,11 @@ static double mono_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Read a whole BPF hash map in batches, handing each entry to fn. */
-static int map_each(int fd, size_t ksize, size_t vsize,
-		    void (*fn)(struct collector *, const void *, const void *), struct collector *c)
+/* Read a BPF hash map in batches, handing each entry to fn: all of it, or
+ * until *stop (if given) is set at the end of a batch. */
+static int map_each_until(int fd, size_t ksize, size_t vsize,
+			  void (*fn)(struct collector *, const void *, const void *),
+			  struct collector *c, const bool *stop)
 {
 	char *keys = malloc(BATCH * ksize), *vals = malloc(BATCH * vsize);
 	__u32 in = 0, out = 0;
@@ -188,7 +222,7 @@ static int map_each(int fd, size_t ksize, size_t vsize,
 		}
 		for (j = 0; j < n; j++)
 			fn(c, keys + j * ksize, vals + j * vsize);
-		if (err) {	/* ENOENT: that was the last batch */
+		if (err || (stop && *stop)) {	/* ENOENT: that was the last batch */
 			err = 0;
 			break;
 		}
@@ -199,6 +233,12 @@ out:
 	free(keys);
 	free(vals);
 	return err;
+}
+
+static int map_each(int fd, size_t ksize, size_t vsize,
+		    void (*fn)(struct collector *, const void *, const void *), struct collector *c)
+{
+	return map_each_until(fd, ksize, vsize, fn, c, NULL);
 }
 
 static void baseline_entry(struct collector *c, const void *k, const void *v)
@@ -250,6 +290,8 @@ struct collector *collect__new(const struct report_meta *m, uint64_t min_age_ns,
 	c->stacks_tab = stacks;
 	c->start = mono_s();
 	c->prev_ns = (uint64_t)(c->start * 1e9);
+	c->next = collectors;
+	collectors = c;
 	c->ncpus = libbpf_num_possible_cpus();
 	if (c->ncpus > 0)
 		read_slot(c, c->base);
@@ -257,6 +299,8 @@ struct collector *collect__new(const struct report_meta *m, uint64_t min_age_ns,
 	    u64map__init(&c->keys, sizeof(struct key_cache)) ||
 	    u64map__init(&c->seen, sizeof(struct fd_seen)) ||
 	    u64map__init(&c->strikes, sizeof(struct fd_strike)) ||
+	    u64map__init(&c->bases, sizeof(struct agg_base)) ||
+	    u64map__init(&c->acc, sizeof(struct agg_acc)) ||
 	    (maps->fds_fd >= 0 && fds_baseline(c))) {
 		collect__free(c);
 		return NULL;
@@ -300,8 +344,15 @@ void collect__free(struct collector *c)
 	uint64_t id;
 	size_t i = 0;
 
+	struct collector **pp;
+
 	if (!c)
 		return;
+	for (pp = &collectors; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
 	while (c->stacks.keys && u64map__next(&c->stacks, &i, &id, (void **)&st))
 		state_free(st);
 	u64map__free(&c->stacks);
@@ -309,6 +360,8 @@ void collect__free(struct collector *c)
 	u64map__free(&c->seen);
 	u64map__free(&c->strikes);
 	fdscan__release(&c->scan);
+	u64map__free(&c->bases);
+	u64map__free(&c->acc);
 	stacktypes__free(c->types);
 	free(c->snap.mem.v);
 	free(c->snap.fds.v);
@@ -433,26 +486,37 @@ static void clear_samples(struct collector *c, enum section sec)
 	}
 }
 
-/* Count one outstanding item of amount under stack id; NULL if too young. */
-static struct stack_state *account(struct collector *c, enum section sec, uint64_t stack_id,
-				   uint64_t ts_ns, uint64_t amount, uint64_t count)
+static bool old_enough(const struct collector *c, uint64_t ts_ns)
 {
-	struct stack_state *st;
+	return c->now_ns >= ts_ns && c->now_ns - ts_ns >= c->min_age_ns;
+}
+
+/* Add amount and count (kept of it outstanding at the last collection,
+ * the oldest from oldest_ns) under stack id. */
+static struct stack_state *add_to(struct collector *c, enum section sec, uint64_t stack_id,
+				  uint64_t amount, uint64_t count, uint64_t kept, uint64_t oldest_ns)
+{
+	struct stack_state *st = state_of(c, stack_id);
 	struct series *s;
 
-	if (c->now_ns < ts_ns || c->now_ns - ts_ns < c->min_age_ns)
-		return NULL;
-	st = state_of(c, stack_id);
 	if (!st)
 		return NULL;
 	s = &st->s[sec];
 	s->amount += amount;
 	s->count += count;
-	if (ts_ns <= c->prev_ns)
-		s->kept += amount;
-	if (!s->oldest_ns || ts_ns < s->oldest_ns)
-		s->oldest_ns = ts_ns;
+	s->kept += kept;
+	if (!s->oldest_ns || oldest_ns < s->oldest_ns)
+		s->oldest_ns = oldest_ns;
 	return st;
+}
+
+/* Count one outstanding item of amount under stack id; NULL if too young. */
+static struct stack_state *account(struct collector *c, enum section sec, uint64_t stack_id,
+				   uint64_t ts_ns, uint64_t amount, uint64_t count)
+{
+	if (!old_enough(c, ts_ns))
+		return NULL;
+	return add_to(c, sec, stack_id, amount, count, ts_ns <= c->prev_ns ? amount : 0, ts_ns);
 }
 
 /* ---- fds */
@@ -743,31 +807,40 @@ void collect__unsample(uint64_t size, uint64_t mean, uint64_t addr, uint64_t *by
 }
 
 /* Before the maps are read: the instant the snapshot shows. */
-static void begin(struct collector *c, uint32_t frozen, uint64_t frozen_ns)
+static void begin(struct collector *c, uint32_t frozen, uint64_t frozen_ns, bool sums)
 {
 	c->now_ns = (uint64_t)(mono_s() * 1e9);
 	if (frozen && frozen_ns && frozen_ns < c->now_ns)
 		c->now_ns = frozen_ns;	/* ages as of the freeze */
 	c->snap.as_of = frozen;
+	c->sums = sums;
 	clear_samples(c, SEC_MEM);
 	stacktypes__clear(c->types);
 }
 
 /* After every collector of the round marked what it references and the
- * stack table was swept. */
-static int finish(struct collector *c, bool final, const char *exit_reason)
+ * stack table was swept: the counters, the history, the ranking. */
+static int finish_rank(struct collector *c)
 {
 	struct snapshot *sn = &c->snap;
-	double t;
 	int err;
 
 	read_stats(c, sn->stats);
 	stacks__store(c->stacks_tab, collect__stat_total(c->maps.stats_fd, STAT_STACK_NODES),
 		      &sn->store);
-	t = mono_s();
-	update_trends(c, t);
+	c->t_end = mono_s();
+	update_trends(c, c->t_end);
 	if ((err = rank(c, SEC_MEM, &sn->mem)) || (err = rank(c, SEC_FDS, &sn->fds)))
 		return err;
+	return 0;
+}
+
+/* Once the blocks stacktypes wants were offered. */
+static void finish(struct collector *c, bool final, const char *exit_reason)
+{
+	struct snapshot *sn = &c->snap;
+	double t = c->t_end;
+
 	stacktypes__read(c->types, &sn->mem, sn->as_of);
 	sn->frames_unreadable = count_unreadable(c);
 	sn->report = c->nreport++;
@@ -779,43 +852,233 @@ static int finish(struct collector *c, bool final, const char *exit_reason)
 	sn->min_age_ns = c->min_age_ns;
 	sn->meta = &c->m;
 	c->prev_ns = c->now_ns;
-	return 0;
 }
 
-/* The allocation map, read once for the whole round: each entry to the
- * collector of its process; every entry's stack is marked. */
+/* The allocation and sum maps, each read once for the whole round: each
+ * entry to the collector of its process; every entry's stack is marked. */
 struct scan_ctx {
 	struct collect_req *reqs;
 	int n;
 	int last;	/* the previous entry's request: entries of one process cluster */
+	uint64_t now_ns;	/* the round's instant (not a freeze's) */
+	int records;	/* records read (types_scan) */
+	uint64_t sums;	/* stack_agg entries read */
+	bool stop;	/* types_scan: every wanted stack has its blocks */
 };
+
+static struct collector *collector_of(struct scan_ctx *sc, uint32_t pid)
+{
+	int i;
+
+	for (i = 0; i < sc->n; i++) {
+		int j = (sc->last + i) % sc->n;
+
+		if (pid == (__u32)sc->reqs[j].c->m.host_pid) {
+			sc->last = j;
+			return sc->reqs[j].c;
+		}
+	}
+	return NULL;
+}
+
+/* The stack state an exact record is counted in (from the sums), if any. */
+static struct stack_state *counted_in(struct collector *c, const struct alloc_info *a)
+{
+	return old_enough(c, a->ts_ns) ? u64map__get(&c->stacks, stack_key(c, a->stack_id)) : NULL;
+}
 
 static void scan_entry(struct collector *unused, const void *k, const void *v)
 {
 	struct scan_ctx *sc = (struct scan_ctx *)unused;
 	const struct alloc_key *key = k;
 	const struct alloc_info *a = v;
-	struct collector *c;
-	int i;
+	struct collector *c = collector_of(sc, key->pid);
+	uint64_t bytes = a->size, count = 1;
+	struct stack_state *st;
 
 	stacks__mark(sc->reqs[0].c->stacks_tab, a->stack_id);
-	for (i = 0; i < sc->n; i++) {
-		int j = (sc->last + i) % sc->n;
-
-		c = sc->reqs[j].c;
-		if (key->pid == (__u32)c->m.host_pid) {
-			uint64_t bytes = a->size, count = 1;
-			struct stack_state *st;
-
-			sc->last = j;
-			if (a->sample_bytes)
-				collect__unsample(a->size, a->sample_bytes, key->addr, &bytes, &count);
-			st = account(c, SEC_MEM, a->stack_id, a->ts_ns, bytes, count);
-			if (st)
-				stacktypes__offer(c->types, st->id, key->addr, a->size, count);
-			return;
-		}
+	if (!c)
+		return;
+	if (!a->sample_bytes && c->sums) {
+		/* counted from its sum; only its block is offered */
+		if (c->types && (st = counted_in(c, a)))
+			stacktypes__offer(c->types, st->id, key->addr, a->size, 1);
+		return;
 	}
+	if (a->sample_bytes)
+		collect__unsample(a->size, a->sample_bytes, key->addr, &bytes, &count);
+	st = account(c, SEC_MEM, a->stack_id, a->ts_ns, bytes, count);
+	if (st)
+		stacktypes__offer(c->types, st->id, key->addr, a->size, count);
+}
+
+/* One sum (or base) into c->acc: its allocations are from ts_ns at the
+ * latest, the oldest from oldest_ns. */
+static void acc_add(struct collector *c, uint64_t stack_id, int64_t bytes, int64_t count,
+		    uint64_t ts_ns, uint64_t oldest_ns)
+{
+	struct agg_acc *a;
+	int fresh;
+
+	if (!bytes && !count)
+		return;
+	stacks__mark(c->stacks_tab, stack_id);
+	if (c->min_age_ns && !old_enough(c, ts_ns))
+		return;
+	if (ts_ns > c->now_ns)		/* the epoch still running (-o 0) */
+		ts_ns = c->now_ns;
+	if (oldest_ns > ts_ns)
+		oldest_ns = ts_ns;
+	a = u64map__upsert(&c->acc, stack_id + 1, &fresh);
+	if (!a)
+		return;
+	if (fresh)
+		a->oldest_ns = ~0ULL;
+	a->bytes += bytes;
+	a->count += count;
+	if (ts_ns <= c->prev_ns)
+		a->kept += bytes;
+	if (count > 0 && oldest_ns < a->oldest_ns)
+		a->oldest_ns = oldest_ns;
+}
+
+static void agg_entry(struct collector *unused, const void *k, const void *v)
+{
+	struct scan_ctx *sc = (struct scan_ctx *)unused;
+	const struct agg_key *key = k;
+	const struct agg_val *val = v;
+	struct collector *c = collector_of(sc, key->pid);
+	uint64_t end;
+
+	sc->sums++;
+	if (!c) {		/* a process not in this round: left for its own */
+		if (val->bytes || val->count)
+			stacks__mark(sc->reqs[0].c->stacks_tab, key->stack_id);
+		return;
+	}
+	if (agg__drainable(key->epoch, sc->now_ns) && agg__drain(&c->bases, key, val))
+		return;		/* counted from the base below */
+	if (!c->sums)
+		return;
+	end = agg__is_folded(key->epoch) ? agg__folded_end() : agg__epoch_end(key->epoch);
+	acc_add(c, key->stack_id, val->bytes, val->count, end, end);
+}
+
+/* The bases and the sums read, into the memory section. */
+static void acc_flush(struct collector *c)
+{
+	struct agg_base *b;
+	struct agg_acc *a;
+	uint64_t id;
+	size_t i = 0;
+
+	while (u64map__next(&c->bases, &i, &id, (void **)&b))
+		acc_add(c, id - 1, b->bytes, b->count, agg__epoch_end(b->newest),
+			agg__epoch_end(b->oldest == ~0ULL ? b->newest : b->oldest));
+	i = 0;
+	while (u64map__next(&c->acc, &i, &id, (void **)&a)) {
+		uint64_t bytes = a->bytes > 0 ? a->bytes : 0;
+		uint64_t kept = a->kept > 0 ? (uint64_t)a->kept : 0;
+
+		if (bytes || a->count > 0)
+			add_to(c, SEC_MEM, id - 1, bytes, a->count > 0 ? a->count : 0,
+			       kept < bytes ? kept : bytes,
+			       a->oldest_ns == ~0ULL ? c->now_ns : a->oldest_ns);
+	}
+	u64map__free(&c->acc);
+	u64map__init(&c->acc, sizeof(struct agg_acc));
+}
+
+/* The stacks of the bases of the collectors not in this round (the others'
+ * were marked as their sums were added). */
+static void mark_bases(struct scan_ctx *sc)
+{
+	struct agg_base *b;
+	struct collector *c;
+	uint64_t id;
+	size_t i;
+	int k;
+
+	for (c = collectors; c; c = c->next) {
+		for (k = 0; k < sc->n && sc->reqs[k].c != c; k++)
+			;
+		if (k < sc->n && c->sums)
+			continue;
+		for (i = 0; u64map__next(&c->bases, &i, &id, (void **)&b);)
+			if (b->bytes || b->count)
+				stacks__mark(c->stacks_tab, id - 1);
+	}
+}
+
+/* ---- the blocks stacktypes reads, when the records are not read whole */
+
+/* Records read at most per report to find the wanted stacks' blocks: the
+ * map's order is its hash's, close to uniform over the blocks. */
+#define TYPES_SCAN_MAX	262144
+
+static void want_stacks(struct collector *c)
+{
+	struct types_want *w = &c->want;
+	int i;
+
+	memset(w, 0, sizeof(*w));
+	if (!c->types || c->snap.as_of > FREEZE_DETACH)
+		return;
+	for (i = 0; i < c->snap.mem.n && w->n < STACKTYPES_STACKS; i++) {
+		uint64_t count = c->snap.mem.v[i].s->count;
+
+		if (!count)
+			continue;
+		w->need[w->n] = count < STACKTYPES_SAMPLES ? count : STACKTYPES_SAMPLES;
+		w->id[w->n++] = c->snap.mem.v[i].id;
+	}
+	w->missing = w->n;
+}
+
+static void types_entry(struct collector *unused, const void *k, const void *v)
+{
+	struct scan_ctx *sc = (struct scan_ctx *)unused;
+	const struct alloc_key *key = k;
+	const struct alloc_info *a = v;
+	struct collector *c = collector_of(sc, key->pid);
+	struct stack_state *st;
+	struct types_want *w;
+	int i;
+
+	if (++sc->records >= TYPES_SCAN_MAX)
+		sc->stop = true;
+	if (!c || !c->want.missing || !(st = counted_in(c, a)))
+		return;
+	w = &c->want;
+	for (i = 0; i < w->n && w->id[i] != st->id; i++)
+		;
+	if (i == w->n)
+		return;
+	stacktypes__offer(c->types, st->id, key->addr, a->size, 1);
+	if (++w->got[i] == w->need[i] && !--w->missing) {
+		sc->stop = true;
+		for (i = 0; i < sc->n; i++)
+			sc->stop &= !sc->reqs[i].c->want.missing;
+	}
+}
+
+/* A bounded partial read of the records: until each wanted stack of each
+ * collector has STACKTYPES_SAMPLES blocks, or TYPES_SCAN_MAX records. */
+static int types_scan(struct scan_ctx *sc, int allocs_fd)
+{
+	bool any = false;
+	int i;
+
+	for (i = 0; i < sc->n; i++) {
+		want_stacks(sc->reqs[i].c);
+		any |= sc->reqs[i].c->want.missing > 0;
+	}
+	if (!any)
+		return 0;
+	sc->records = 0;
+	sc->stop = false;
+	return map_each_until(allocs_fd, sizeof(struct alloc_key), sizeof(struct alloc_info),
+			      types_entry, (struct collector *)sc, &sc->stop);
 }
 
 static uint64_t events_lost_at_sweep;	/* STAT_STACK_EVENTS_LOST, all slots, last sweep */
@@ -824,33 +1087,59 @@ int collect__round(struct collect_req *reqs, int n, int allocs_fd)
 {
 	struct scan_ctx sc = { reqs, n, 0 };
 	struct stack_table *tab;
-	uint64_t lost;
-	int i, err;
+	uint64_t lost, min_age = 0;
+	bool sums, records;
+	int i, err = 0;
 
 	if (n <= 0)
 		return 0;
 	tab = reqs[0].c->stacks_tab;
-	for (i = 0; i < n; i++)
-		begin(reqs[i].c, reqs[i].frozen, reqs[i].frozen_ns);
-	err = map_each(allocs_fd, sizeof(struct alloc_key), sizeof(struct alloc_info),
-		       scan_entry, (struct collector *)&sc);
+	/* a sum that missed a change is wrong from then on: every record */
+	sums = agg__enabled() &&
+	       !collect__stat_total(reqs[0].c->maps.stats_fd, STAT_AGG_FULL);
+	records = !sums || agg__sampled_live() > 0;
+	for (i = 0; i < n; i++) {
+		begin(reqs[i].c, reqs[i].frozen, reqs[i].frozen_ns, sums);
+		if (reqs[i].c->min_age_ns > min_age)
+			min_age = reqs[i].c->min_age_ns;
+	}
+	sc.now_ns = (uint64_t)(mono_s() * 1e9);
+	if (agg__enabled())
+		err = map_each(agg__fd(), sizeof(struct agg_key), sizeof(struct agg_val),
+			       agg_entry, (struct collector *)&sc);
+	for (i = 0; !err && sums && i < n; i++)
+		acc_flush(reqs[i].c);
+	if (!err && records)
+		err = map_each(allocs_fd, sizeof(struct alloc_key), sizeof(struct alloc_info),
+			       scan_entry, (struct collector *)&sc);
 	for (i = 0; !err && i < n; i++)
 		err = collect_fds(reqs[i].c);
 	if (err)
-		return err;
+		goto out;
+	mark_bases(&sc);
 	/* after every section marked what it references; lost node events
 	 * since the last sweep leave nodes only the kernel map knows */
 	lost = collect__stat_total(reqs[0].c->maps.stats_fd, STAT_STACK_EVENTS_LOST);
 	stacks__sweep(tab, collect__stat_total(reqs[0].c->maps.stats_fd, STAT_STACK_NODES),
 		      lost != events_lost_at_sweep);
 	events_lost_at_sweep = lost;
-	for (i = 0; i < n; i++) {
-		err = finish(reqs[i].c, reqs[i].final, reqs[i].exit_reason);
-		if (err)
-			return err;
+	for (i = 0; !err && i < n; i++)
+		err = finish_rank(reqs[i].c);
+	if (!err && !records)
+		err = types_scan(&sc, allocs_fd);
+	for (i = 0; !err && i < n; i++) {
+		struct snapshot *sn = &reqs[i].c->snap;
+
+		sn->sums.entries = sc.sums;
+		sn->sums.max_entries = agg__max_entries();
+		sn->sums.drained = agg__drained();
+		finish(reqs[i].c, reqs[i].final, reqs[i].exit_reason);
 		reqs[i].out = &reqs[i].c->snap;
 	}
-	return 0;
+out:
+	/* the drained entries are in the bases now, whatever failed */
+	agg__end_round(sc.now_ns, min_age);
+	return err;
 }
 
 int collect__run(struct collector *c, bool final, const char *exit_reason, uint32_t frozen,
@@ -875,12 +1164,20 @@ void collect__mark_held(struct collector *c)
 			stacks__mark(c->stacks_tab, st->frames_id);
 }
 
-/* Forget a process that is gone: its records in the maps. */
+/* Forget a process that is gone: its records and sums in the maps. */
 static void purge_entry(struct collector *c, const void *k, const void *v)
 {
+	if (((const struct alloc_key *)k)->pid == (__u32)c->m.host_pid &&
+	    !bpf_map_delete_elem(c->maps.allocs_fd, k) &&
+	    ((const struct alloc_info *)v)->sample_bytes)
+		agg__sampled_purged(1);
+}
+
+static void purge_agg(struct collector *c, const void *k, const void *v)
+{
 	(void)v;
-	if (((const struct alloc_key *)k)->pid == (__u32)c->m.host_pid)
-		bpf_map_delete_elem(c->maps.allocs_fd, k);
+	if (((const struct agg_key *)k)->pid == (__u32)c->m.host_pid)
+		bpf_map_delete_elem(agg__fd(), k);
 }
 
 static void purge_fd(struct collector *c, const void *k, const void *v)
@@ -894,6 +1191,8 @@ void collect__purge(struct collector *c)
 {
 	map_each(c->maps.allocs_fd, sizeof(struct alloc_key), sizeof(struct alloc_info),
 		 purge_entry, c);
+	if (agg__enabled())
+		map_each(agg__fd(), sizeof(struct agg_key), sizeof(struct agg_val), purge_agg, c);
 	if (c->maps.fds_fd >= 0)
 		map_each(c->maps.fds_fd, sizeof(struct fd_key), sizeof(struct fd_info), purge_fd, c);
 }

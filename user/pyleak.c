@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "agg.h"
 #include "caps.h"
 #include "census.h"
 #include "collect.h"
@@ -108,6 +109,7 @@ static struct env {
 	bool census_pause;
 	double census_interval;	/* 0: every report */
 	uint64_t census_max;
+	uint32_t agg_shift;	/* --agg-epoch-shift; 0: from -o and the interval */
 } env = {
 	.max_overhead = -1,
 	.max_agent_cpu = -1,
@@ -194,7 +196,8 @@ static const char help[] =
 "      --frames N|all     innermost frames shown per stack in text (default 6;\n"
 "                         the import system's frames count as one line; JSON\n"
 "                         always has every frame)\n"
-"  -o, --min-age MS       only count allocations at least MS ms old (default 500)\n"
+"  -o, --min-age MS       only count allocations at least MS ms old (default 500;\n"
+"                         to within an epoch of at most MS/2 and INTERVAL/4)\n"
 "  -z, --min-size BYTES   ignore allocations smaller than BYTES\n"
 "  -Z, --max-size BYTES   ignore allocations larger than BYTES\n"
 "  -d, --duration SECS    stop after SECS seconds, with a final report (with --,\n"
@@ -287,6 +290,7 @@ enum {
 	OPT_NO_CENSUS, OPT_CENSUS_INTERVAL, OPT_CENSUS_MAX, OPT_CENSUS_PAUSE,
 	OPT_NO_FOLLOW, OPT_COMM, OPT_EXE, OPT_CGROUP, OPT_CONTAINER, OPT_MAX_PROCS,
 	OPT_SAMPLE_BYTES, OPT_EXACT, OPT_MAX_OVERHEAD, OPT_MAX_AGENT_CPU, OPT_MAX_AGENT_MEMORY,
+	OPT_AGG_SHIFT,
 };
 
 static const struct option long_opts[] = {
@@ -328,6 +332,8 @@ static const struct option long_opts[] = {
 	{ "census-interval", required_argument, NULL, OPT_CENSUS_INTERVAL },
 	{ "census-max-objects", required_argument, NULL, OPT_CENSUS_MAX },
 	{ "census-pause", no_argument, NULL, OPT_CENSUS_PAUSE },
+	/* tests only: the stack sums' epoch, 2^N ns (user/agg.h) */
+	{ "agg-epoch-shift", required_argument, NULL, OPT_AGG_SHIFT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
@@ -569,6 +575,11 @@ static int parse_args(int argc, char **argv)
 		case OPT_CENSUS_INTERVAL:
 			if (!parse_secs(optarg, &env.census_interval))
 				return bad_usage("invalid --census-interval '%s' (seconds)", optarg);
+			break;
+		case OPT_AGG_SHIFT:
+			if (!parse_ulong(optarg, 33, &v) || v < 20)
+				return bad_usage("invalid --agg-epoch-shift '%s' (20 to 33)", optarg);
+			env.agg_shift = v;
 			break;
 		case OPT_CENSUS_MAX:
 			if (!parse_ulong(optarg, 1ull << 32, &v) || v < 1000)
@@ -1401,12 +1412,16 @@ int main(int argc, char **argv)
 	skel->rodata->watch_exec = env.all;
 	bpf_map__set_max_entries(skel->maps.allocs, env.max_allocs);
 	bpf_map__set_max_entries(skel->maps.stack_nodes, env.max_stacks);
+	/* as many (stack, epoch) sums as stack nodes: a stack is at least one node */
+	bpf_map__set_max_entries(skel->maps.stack_agg, env.max_stacks);
 	bpf_map__set_max_entries(skel->maps.fds, env.max_fds);
 	bpf_program__set_autoload(skel->progs.fd_syscall_exit,
 				  env.fds && env.fd_tracepoints != FD_TP_RAW);
 	bpf_program__set_autoload(skel->progs.fd_sys_exit,
 				  env.fds && env.fd_tracepoints != FD_TP_SYSCALLS);
 	skel->rodata->targ_fds = env.fds;
+	skel->rodata->agg_shift = env.agg_shift ? env.agg_shift :
+				  agg__shift_for(env.min_age_ms * 1000000ULL, env.interval);
 	tr.sh.multi = probes__multi_supported(why, sizeof(why));
 	if (tr.sh.multi)
 		info("uprobes: uprobe_multi links");
@@ -1426,6 +1441,8 @@ int main(int argc, char **argv)
 		warn("%s", err);
 		goto cleanup;
 	}
+	agg__setup(bpf_map__fd(skel->maps.stack_agg), &skel->bss->agg_fold,
+		   &skel->bss->sampled_live, skel->rodata->agg_shift, env.interval);
 	tr.sh.skel = skel;
 	tr.sh.tps = &tps;
 	tr.sh.partial = env.partial;

@@ -104,6 +104,9 @@ struct snapshot {
 					 * was freed before it was symbolized */
 	uint64_t stats[STAT__COUNT];
 	struct stack_store store;	/* the stack store's size */
+	/* The per-stack sums (stack_agg, user/agg.h), all processes: entries
+	 * read this report, the map's capacity, entries drained so far. */
+	struct { uint64_t entries, max_entries, drained; } sums;
 
 	/* The heap census (user/census.c), or NULL with --no-census: it runs
 	 * on its own clock, the snapshot shows its latest result. */

@@ -21,8 +21,14 @@
  * for the report); in the reporting thread, never waiting for a census.
  * Samples are kept for at most STACKTYPES_MAX_STACKS stacks per report
  * (about 100 bytes each); stacks first met beyond that have no types.
- * Sampling adds a map lookup per counted allocation to the collector's
- * pass: about 20 ms per million allocations.
+ * Sampling adds a map lookup per offered block. The collector offers every
+ * counted record while it reads the records whole (sampled processes);
+ * otherwise (exact processes, counted from the kernel's per-stack sums) it
+ * reads a bounded part of the allocation map after ranking and offers
+ * only the blocks of the stacks stacktypes__read will look at, until each
+ * has STACKTYPES_SAMPLES or after a capped number of records: the map's
+ * hash order is close to uniform over the blocks, so the sample stays
+ * close to uniform (user/collect.c, types_scan).
  */
 #ifndef __STACKTYPES_H
 #define __STACKTYPES_H

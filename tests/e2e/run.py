@@ -675,7 +675,7 @@ def check_stream(tr, py=None, pid=None, coverage=None, allocator=None, ended=Tru
         expect(finals == [len(reps) - 1], "the last report (and only it) to be final",
                "final at positions %s of %d" % (finals, len(reps)))
     stats = reps[-1]["stats"]
-    for k in ("stacks_full", "allocs_full"):
+    for k in ("stacks_full", "allocs_full", "agg_full"):
         expect(stats[k] == 0, "no full map with these small fixtures (%s 0)" % k,
                "%s %d in report #%d" % (k, stats[k], reps[-1]["report"]))
     for r in reps:

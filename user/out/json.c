@@ -186,6 +186,10 @@ static json_t *json_process(const struct snapshot *sn, const struct out_opts *op
 				      "peak_kernel_bytes", (json_int_t)sn->store.peak_kernel_bytes,
 				      "mirrored", (json_int_t)sn->store.mirrored,
 				      "evicted", (json_int_t)sn->store.evicted));
+	json_object_set_new(o, "stack_sums",
+			    json_pack("{s:I,s:I,s:I}", "entries", (json_int_t)sn->sums.entries,
+				      "max_entries", (json_int_t)sn->sums.max_entries,
+				      "drained", (json_int_t)sn->sums.drained));
 	json_object_set_new(o, "stacks", json_section(sn, &sn->mem, opts->top, json_mem_stack));
 	json_object_set_new(o, "fds", json_section(sn, &sn->fds, opts->top, json_fd_stack));
 	json_object_set_new(o, "fds_before", json_group(&sn->fds_before));

@@ -41,6 +41,8 @@ static const char *const stat_help[STAT__COUNT] = {
 	[STAT_FDS_PRIVATE] = "Fd syscalls of a thread with its own fd table, not recorded (lossy).",
 	[STAT_CALLS] = "Outermost allocator calls seen, sampled or not.",
 	[STAT_FREE_CALLS] = "Free calls seen, of a recorded block or not.",
+	[STAT_AGG_FULL] = "Changes the per-stack sums map could not take: the reports read every "
+			  "record instead (lossy).",
 };
 
 /* A label value: valid UTF-8, with \ " and newline escaped. */
