@@ -221,6 +221,10 @@ void stacktypes__read(struct stacktypes *t, struct snap_section *mem, uint32_t a
 		memset(st, 0, sizeof(*st));
 		st->of = e->s->count > rv->seen ? e->s->count : rv->seen;
 		n = rv->seen < STACKTYPES_SAMPLES ? (int)rv->seen : STACKTYPES_SAMPLES;
+		/* the records are read after the stack's sums: blocks allocated
+		 * in between are not among its count */
+		if (e->s->count && (uint64_t)n > e->s->count)
+			n = (int)e->s->count;
 		for (k = 0; k < n; k++) {
 			struct census_block b;
 
