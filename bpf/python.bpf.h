@@ -103,7 +103,7 @@ struct {
  * the code object still exists (a finished import's is freed at once). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1024 * 1024);
+	__uint(max_entries, 4 * 1024 * 1024);	/* a Flask start-up adds ~200k nodes in seconds */
 } new_nodes SEC(".maps");
 
 /*
