@@ -48,15 +48,16 @@ __s64 sampled_live = 0;		/* sampled records in allocs (userspace subtracts its p
 
 static __always_inline void agg_add(__u32 pid, const struct alloc_info *a, __s64 sign, __u32 slot)
 {
-	__u64 fold = *(volatile __u64 *)&agg_fold;
 	struct agg_key k = { .pid = pid, .epoch = a->ts_ns >> agg_shift, .stack_id = a->stack_id };
 	struct agg_val zero = {}, *v;
+	__u64 fold;
 	int err;
 
 	if (a->sample_bytes) {
 		__sync_fetch_and_add(&sampled_live, sign);
 		return;
 	}
+	fold = *(volatile __u64 *)&agg_fold;
 	if (k.epoch < AGG_FOLD_BEFORE(fold))
 		k.epoch = AGG_FOLDED(AGG_FOLD_PARITY(fold));
 	v = bpf_map_lookup_elem(&stack_agg, &k);
