@@ -15,15 +15,24 @@ itself with perf_counter (start-up and attach time are not counted), in each mod
     tracemalloc  PYTHONTRACEMALLOC=1 (tracemalloc, 1 frame)
     memleak      bcc's memleak-bpfcc -p PID (libc allocations, native stacks), via
                  bench/memleak_bcc.py, when it can run here
+    empty-partial  partial's probes running empty programs (--bench-empty-probes):
+                 what the traps alone cost, the baseline of our programs' cost
     partial      pyleak-bpf, allocations that reach libc only: --keep-allocator on a
                  PGO build, --partial elsewhere
+    sampled      what -a does to a process it finds: --keep-allocator --sample-bytes
+                 512K (partial coverage on a PGO build, full elsewhere)
+    empty        full's probes running empty programs
     full         pyleak-bpf's default: PYTHONMALLOC=malloc on a PGO build, pymalloc's
                  own functions probed elsewhere
+
+*x empty* is a traced mode's added time over the added time of the empty mode on
+the same probes ((median - baseline) / (empty median - baseline)): what our programs
+cost per event against an empty probe pair on the same calls (issue 10: within 1.5x).
 
 Modes alternate round-robin for R rounds (each round starts one mode further on),
 and the table shows medians and ratios to the same run's untraced median. Every
 traced run is checked: pyleak-bpf must exit 0, report the expected coverage and a
-non-zero allocs counter; memleak must hold allocations in its map. A check that
+non-zero allocs counter (an empty mode: zero); memleak must hold allocations in its map. A check that
 fails stops the bench with the evidence (exit 1). --write replaces this command's
 section of bench/RESULTS.md (one section per distinct command line).
 
@@ -51,7 +60,9 @@ MEMLEAK_WRAPPER = os.path.join(HERE, "memleak_bcc.py")
 RESULTS = os.path.join(HERE, "RESULTS.md")
 PYENV_ROOT = os.environ.get("PYENV_ROOT", "/root/.pyenv")
 DEFAULT_PYTHONS = ["/usr/bin/python3.11", os.path.join(PYENV_ROOT, "versions/3.11.7/bin/python3.11")]
-MODES = ("untraced", "malloc", "tracemalloc", "memleak", "partial", "full")
+MODES = ("untraced", "malloc", "tracemalloc", "memleak", "empty-partial", "partial", "sampled",
+         "empty", "full")
+SAMPLE_BYTES = "512K"   # -a's default
 MEMLEAK = "/usr/sbin/memleak-bpfcc"
 SYSTEM_PYTHON = "/usr/bin/python3"         # python3-bpfcc lives in its dist-packages
 # Variables that change the allocator or add tracing; the bench sets them itself.
@@ -334,7 +345,27 @@ def mode_plan(interp, mode, memleak_ok):
     if mode == "full":
         return {"tool": ["--"], "coverage": "full", "pythonmalloc": "malloc" if interp.pgo else "-",
                 "what": "every allocation, Python stacks" + (" (PYTHONMALLOC=malloc)" if interp.pgo else "")}
+    if mode in ("empty-partial", "empty"):
+        plan = dict(mode_plan(interp, mode == "empty" and "full" or "partial", memleak_ok))
+        plan["tool"] = ["--bench-empty-probes"] + plan["tool"]
+        plan["empty"] = True
+        plan["what"] = "%s's probes, empty programs" % (mode == "empty" and "full" or "partial")
+        return plan
+    if mode == "sampled":
+        return {"tool": ["--keep-allocator", "--sample-bytes", SAMPLE_BYTES, "--"],
+                "coverage": "partial" if interp.pgo else "full", "pythonmalloc": "-",
+                "what": "as -a: %s coverage, one allocation sampled per %s" % (
+                    "partial" if interp.pgo else "full", SAMPLE_BYTES)}
     raise ValueError(mode)
+
+
+def empty_of(interp, mode):
+    """The empty mode on the same probes as mode, or None."""
+    if mode in ("partial", "full"):
+        return "empty-" + mode if mode == "partial" else "empty"
+    if mode == "sampled":
+        return "empty-partial" if interp.pgo else "empty"
+    return None
 
 
 def one_run(args, tool, setup, interp, mode, plan, tmp):
@@ -345,7 +376,10 @@ def one_run(args, tool, setup, interp, mode, plan, tmp):
             raise BenchError("%s: expected coverage %s with PYTHONMALLOC=%s, saw coverage %s with %s"
                              % (" ".join(res["command"]), plan["coverage"], plan["pythonmalloc"],
                                 res["coverage"], res["pythonmalloc"]))
-        if st.get("allocs", 0) <= 0:
+        if plan.get("empty") and st.get("allocs", 0) != 0:
+            raise BenchError("%s: empty programs, yet the final report counted allocations (stats %s)"
+                             % (" ".join(res["command"]), st))
+        if not plan.get("empty") and st.get("allocs", 0) <= 0:
             raise BenchError("%s: the final report counted no allocations (stats %s)"
                              % (" ".join(res["command"]), st))
         return res
@@ -418,8 +452,9 @@ def fmt_ratio(x):
 
 
 def table(data):
-    rows = ["| interpreter | mode | traces | median s | x untraced | range s (min-max) | events/run | us/event |",
-            "|---|---|---|---:|---:|---:|---:|---:|"]
+    rows = ["| interpreter | mode | traces | median s | x untraced | range s (min-max) | events/run | us/event "
+            "| x empty |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     summary = []
     for it in data["interps"]:
         med = {}
@@ -434,18 +469,28 @@ def table(data):
             secs = [r["seconds"] for r in runs]
             events = ""
             per_event = ""
-            if "stats" in runs[0]:
+            # Cost of our probes alone: against the untraced run with the same allocator.
+            own_base = med.get("malloc", base) if it.pgo and mode in ("full", "empty") else base
+            x_empty = ""
+            empty = empty_of(it, mode)
+            if empty in med and med[empty] > own_base:
+                x_empty = "%.2fx" % ((med[mode] - own_base) / (med[empty] - own_base))
+                summary.append("%s: %s adds %s the time the same probes add with empty programs "
+                               "(%s): %s" % (it.label, mode, x_empty, empty,
+                                             "within 1.5x (target met)" if
+                                             (med[mode] - own_base) <= 1.5 * (med[empty] - own_base)
+                                             else "over 1.5x (target missed)"))
+            if "stats" in runs[0] and not plan.get("empty") and mode != "sampled":
                 ev = statistics.median(r["stats"].get("allocs", 0) + r["stats"].get("frees", 0) for r in runs)
-                # Cost of our probes alone: against the untraced run with the same allocator.
-                own_base = med.get("malloc", base) if mode == "full" and it.pgo else base
                 events = "%.2fM" % (ev / 1e6)
                 per_event = "%.2f" % ((med[mode] - own_base) / ev * 1e6) if ev else ""
             label = {"malloc": "untraced, PYTHONMALLOC=malloc", "tracemalloc": "PYTHONTRACEMALLOC=1",
-                     "memleak": "memleak-bpfcc -p", "partial": "pyleak-bpf partial",
-                     "full": "pyleak-bpf full"}.get(mode, "untraced")
-            rows.append("| %s | %s | %s | %.3f | %s | %.3f-%.3f | %s | %s |"
+                     "memleak": "memleak-bpfcc -p"}.get(mode, "untraced")
+            if "tool" in plan:
+                label = "pyleak-bpf " + mode
+            rows.append("| %s | %s | %s | %.3f | %s | %.3f-%.3f | %s | %s | %s |"
                         % (it.label, label, plan["what"], med[mode], fmt_ratio(med[mode] / base),
-                           min(secs), max(secs), events, per_event))
+                           min(secs), max(secs), events, per_event, x_empty))
         if "partial" in med and "memleak" in med:
             summary.append("%s: pyleak-bpf partial %s against memleak %s in the same run: %s"
                            % (it.label, fmt_ratio(med["partial"] / base), fmt_ratio(med["memleak"] / base),
@@ -539,7 +584,11 @@ one run of that command on the machine it names.
 - *events/run* is pyleak-bpf's allocs + frees counters from its final report (the
   whole process, start-up included); *us/event* is the time pyleak-bpf added per
   event: (median - baseline) / events, where the baseline is the untraced run with
-  the same allocator (the PYTHONMALLOC=malloc run for full mode on a PGO build).
+  the same allocator (the PYTHONMALLOC=malloc run for full mode on a PGO build);
+  not given for *sampled*, whose counters hold only the sampled allocations.
+- *x empty*: the time a mode adds over the time the same probes add running empty
+  programs (`--bench-empty-probes`, the *empty* rows): what our BPF programs cost
+  per event against an empty probe pair on the same calls.
 - *partial* sees only allocations that reach libc (objects over 512 bytes,
   container storage, C-extension memory), as memleak does, but with Python stacks.
   On a PGO build such as Debian's it is the only mode that works on a process

@@ -48,6 +48,7 @@ import os
 import platform
 import re
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -502,7 +503,7 @@ def render(results, modes, args, command, start, end_load, start_load, wall):
     L.append("- date: %s UTC (end of the run)" % datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"))
     L.append("- machine: %s; load average %s at the start, %s at the end" %
              (machine_notes(), start_load, end_load))
-    L.append("- tracer: %s" % tool_notes(args.tool))
+    L.append("- tracer: %s" % args.tool_notes)
     L.append("- service: bench/web_app.py under `gunicorn -w 2 -b 127.0.0.1:PORT` (sync workers) in "
              "a cgroup v2 group of the bench's own; %s" % versions())
     L.append("- load: `wrk -t %d -c %d -d %ds --latency`, %d rounds round-robin (each round starts one "
@@ -630,6 +631,10 @@ def main():
     t_start = time.time()
     start_load = loadavg()
     args.tmp = tempfile.mkdtemp(prefix="pyleak-webbench-")
+    # a private copy: a rebuild of ./pyleak-bpf during the bench cannot mix versions
+    args.tool_notes = tool_notes(args.tool)
+    shutil.copy2(args.tool, os.path.join(args.tmp, "pyleak-bpf"))
+    args.tool = os.path.join(args.tmp, "pyleak-bpf")
     svc = Service(args)
     results = []
     est = args.rounds * (len(modes) * (args.duration + 2 + args.pause) + 10 +

@@ -271,6 +271,20 @@ int BPF_KRETPROBE(posix_memalign_exit, int ret)
 	return 0;
 }
 
+/* bench/run.py's empty modes (--bench-empty-probes): the same probes with
+ * nothing in them, the baseline of what our programs add to the traps. */
+SEC("uprobe")
+int empty_enter(struct pt_regs *ctx)
+{
+	return 0;
+}
+
+SEC("uretprobe")
+int empty_exit(struct pt_regs *ctx)
+{
+	return 0;
+}
+
 #include "fd.bpf.h"
 
 /*

@@ -24,6 +24,7 @@
 #define BUDGET_BPF_NS		700.0
 #define BUDGET_MAX_SAMPLE	(64ULL << 20)	/* raised up to 64 MiB, then paused */
 #define BUDGET_PAUSE_S		30.0		/* first pause; doubles each time, to 8 min */
+#define BUDGET_TICK_S		1.0		/* a judgement a second, between reports */
 
 struct budget_opts {
 	double max_pct;		/* --max-overhead, 0: off */
@@ -52,7 +53,7 @@ enum budget_action {
  * return (outermost and nested), and every free. */
 uint64_t budget__hits(const uint64_t *stats);
 /*
- * One judgement, after a report. stats: the process's counters (enum
+ * One judgement (every BUDGET_TICK_S). stats: the process's counters (enum
  * stat_id), cpu_ns: its CPU time so far (user + system: the traps are
  * counted in it), bpf_ns: our BPF programs' average run time per hit (0:
  * unknown, BUDGET_BPF_NS is taken). note: what was done and why, for its

@@ -401,6 +401,11 @@ static void read_stats(struct collector *c, uint64_t *out)
 	out[STAT_FDS_MISSED] += c->missed;
 }
 
+void collect__counters(struct collector *c, uint64_t *out)
+{
+	read_stats(c, out);
+}
+
 uint64_t collect__stat_total(int stats_fd, enum stat_id id)
 {
 	int ncpus = libbpf_num_possible_cpus();

@@ -291,12 +291,20 @@ bool probes__multi_supported(char *why, size_t len)
 	return true;
 }
 
-void probes__prepare(struct pyleak_bpf *skel, bool multi)
+/* --bench-empty-probes: the allocator functions get empty programs. */
+static bool bench_empty;
+
+void probes__prepare(struct pyleak_bpf *skel, bool multi, bool empty)
 {
 	unsigned int i;
 
+	bench_empty = empty;
 	if (!multi)
 		return;
+	bpf_program__set_expected_attach_type(skel->progs.empty_enter,
+		(enum bpf_attach_type)ATTACH_UPROBE_MULTI);
+	bpf_program__set_expected_attach_type(skel->progs.empty_exit,
+		(enum bpf_attach_type)ATTACH_UPROBE_MULTI);
 	for (i = 0; i < NSPECS; i++) {
 		bpf_program__set_expected_attach_type(prog_at(skel, specs[i].entry),
 			(enum bpf_attach_type)ATTACH_UPROBE_MULTI);
@@ -339,6 +347,8 @@ static bool in_phase(const struct probe_spec *s, enum phase ph)
 
 static size_t phase_prog(const struct probe_spec *s, enum phase ph)
 {
+	if (bench_empty && s->allocator)
+		return ph == PH_RETURNS ? PROG(empty_exit) : PROG(empty_enter);
 	return ph == PH_RETURNS ? s->exit : s->entry;
 }
 

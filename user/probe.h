@@ -52,8 +52,10 @@ struct probes {
 bool probes__multi_supported(char *why, size_t len);
 /* Before load: mark the allocator and shutdown programs as uprobe_multi
  * programs (the kernel attaches a program one way or the other, decided at
- * load by its expected attach type). */
-void probes__prepare(struct pyleak_bpf *skel, bool multi);
+ * load by its expected attach type). empty: every allocator probe gets an
+ * empty program (--bench-empty-probes, bench/run.py's baseline of our
+ * programs' cost). */
+void probes__prepare(struct pyleak_bpf *skel, bool multi, bool empty);
 /*
  * Attach the allocator probes for p, and the probe on the interpreter's
  * shutdown (Py_FinalizeEx; optional: missing, the final report is as of

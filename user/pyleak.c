@@ -110,6 +110,7 @@ static struct env {
 	double census_interval;	/* 0: every report */
 	uint64_t census_max;
 	uint32_t agg_shift;	/* --agg-epoch-shift; 0: from -o and the interval */
+	bool bench_empty;	/* --bench-empty-probes */
 } env = {
 	.max_overhead = -1,
 	.max_agent_cpu = -1,
@@ -290,7 +291,7 @@ enum {
 	OPT_NO_CENSUS, OPT_CENSUS_INTERVAL, OPT_CENSUS_MAX, OPT_CENSUS_PAUSE,
 	OPT_NO_FOLLOW, OPT_COMM, OPT_EXE, OPT_CGROUP, OPT_CONTAINER, OPT_MAX_PROCS,
 	OPT_SAMPLE_BYTES, OPT_EXACT, OPT_MAX_OVERHEAD, OPT_MAX_AGENT_CPU, OPT_MAX_AGENT_MEMORY,
-	OPT_AGG_SHIFT,
+	OPT_AGG_SHIFT, OPT_BENCH_EMPTY,
 };
 
 static const struct option long_opts[] = {
@@ -334,6 +335,8 @@ static const struct option long_opts[] = {
 	{ "census-pause", no_argument, NULL, OPT_CENSUS_PAUSE },
 	/* tests only: the stack sums' epoch, 2^N ns (user/agg.h) */
 	{ "agg-epoch-shift", required_argument, NULL, OPT_AGG_SHIFT },
+	/* benchmarks only: empty allocator programs (bench/run.py's empty modes) */
+	{ "bench-empty-probes", no_argument, NULL, OPT_BENCH_EMPTY },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
@@ -580,6 +583,9 @@ static int parse_args(int argc, char **argv)
 			if (!parse_ulong(optarg, 33, &v) || v < 20)
 				return bad_usage("invalid --agg-epoch-shift '%s' (20 to 33)", optarg);
 			env.agg_shift = v;
+			break;
+		case OPT_BENCH_EMPTY:
+			env.bench_empty = true;
 			break;
 		case OPT_CENSUS_MAX:
 			if (!parse_ulong(optarg, 1ull << 32, &v) || v < 1000)
@@ -1151,24 +1157,32 @@ static void agent_limits(const struct collect_req *reqs, struct target *const *o
 	}
 }
 
-/* --max-overhead and map overflow, after a report: each live process's
- * estimate, and the budget's decision applied. */
-static void apply_budget(const struct collect_req *reqs, struct target *const *of, int n)
+/* --max-overhead and map overflow, every BUDGET_TICK_S on its own clock, not
+ * the reports': each live process's estimate over the last tick, and the
+ * budget's decision applied (its note goes into the process's next report).
+ * A second after the attach a process that tracing costs too much is
+ * sampled more sparsely or paused, whatever the interval. */
+static void budget_tick(void)
 {
-	double now = now_s(), bpf_ns = bpf_ns_per_run();
+	double now = now_s(), bpf_ns;
+	uint64_t stats[STAT__COUNT];
 	char note[256], err[512];
 	int i;
 
-	for (i = 0; i < n; i++) {
-		struct target *t = of[i];
+	if (!tr.sh.memory)
+		return;
+	bpf_ns = bpf_ns_per_run();
+	for (i = 0; i < tr.n; i++) {
+		struct target *t = tr.t[i];
 		uint64_t sample = 0;
 		enum budget_action act;
 
-		if (ended(t) || !tr.sh.memory)
+		if (t->status != PROC_TRACED || ended(t))
 			continue;
 		note[0] = '\0';
-		act = budget__judge(&t->budget, &tr.budget, reqs[i].out->stats,
-				    target__cpu_ns(t), bpf_ns, now, &sample, note, sizeof(note));
+		collect__counters(t->col, stats);
+		act = budget__judge(&t->budget, &tr.budget, stats, target__cpu_ns(t), bpf_ns, now,
+				    &sample, note, sizeof(note));
 		switch (act) {
 		case BUDGET_KEEP:
 			continue;
@@ -1262,10 +1276,8 @@ static int report_all(struct reporter *rep, bool final, const char *reason)
 	output__begin();
 	report__render(rep, &set);
 	ret = output__end();
-	if (!final) {
-		apply_budget(reqs, of, n);
+	if (!final)
 		agent_limits(reqs, of, n);
-	}
 	/* an ended process's last section is out: forget it */
 	for (i = tr.n - 1; i >= 0; i--)
 		if (ended(tr.t[i]))
@@ -1342,7 +1354,7 @@ int main(int argc, char **argv)
 	char err[512] = "", why[256];
 	const char *reason = NULL;
 	int sfd = -1, ret, code = EXIT_ERROR, i;
-	double next, deadline = 0;
+	double next, next_budget, deadline = 0;
 	bool launched;
 	long reports = 0;
 	sigset_t mask;
@@ -1428,7 +1440,10 @@ int main(int argc, char **argv)
 	else
 		info("uprobes: perf events, one per probe (%s); detaching takes ~0.1 s a probe",
 		     why);
-	probes__prepare(skel, tr.sh.multi);
+	probes__prepare(skel, tr.sh.multi, env.bench_empty);
+	if (env.bench_empty)
+		warn("--bench-empty-probes: the allocator probes run empty programs: "
+		     "no allocation is recorded");
 	ret = pyleak_bpf__load(skel);
 	if (ret) {
 		warn("cannot load the BPF programs: %s%s", strerror(-ret),
@@ -1495,6 +1510,7 @@ int main(int argc, char **argv)
 		launch__resume(&launch);
 
 	next = now_s() + env.interval;
+	next_budget = now_s() + BUDGET_TICK_S;
 	if (env.duration)
 		deadline = now_s() + env.duration;
 	code = EXIT_OK;
@@ -1502,7 +1518,11 @@ int main(int argc, char **argv)
 		struct pollfd fds[3] = { { sfd, POLLIN }, { stacks__poll_fd(tr.sh.stacks), POLLIN },
 					 { ring_buffer__epoll_fd(events), POLLIN } };
 		double t = now_s(), until = deadline && deadline < next ? deadline : next;
-		int timeout = until > t ? (int)((until - t) * 1000) + 1 : 0;
+		int timeout;
+
+		if (next_budget < until)
+			until = next_budget;
+		timeout = until > t ? (int)((until - t) * 1000) + 1 : 0;
 
 		/* pending processes are looked at again, and -a's exec events
 		 * arrive without a wakeup: both within 100 ms */
@@ -1558,6 +1578,10 @@ int main(int argc, char **argv)
 		if (now_s() >= next && !env.all && !live_count()) {
 			next = now_s() + 0.1;
 			continue;
+		}
+		if (now_s() >= next_budget) {
+			budget_tick();
+			next_budget = now_s() + BUDGET_TICK_S;
 		}
 		if (now_s() >= next) {
 			reports++;
