@@ -45,21 +45,20 @@ The machine's other work shows in every number: read the medians and the ranges.
 import argparse
 import datetime
 import glob
-import hashlib
 import json
 import mmap
 import os
-import platform
 import re
 import shutil
 import signal
-import statistics
 import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+from common import cgroup2_root, cpu_busy, cpu_ticks, machine, med, other_tracers, tool_version, write_section
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -107,9 +106,6 @@ def log(msg):
     sys.stderr.flush()
 
 
-def med(xs):
-    return statistics.median(xs) if xs else float("nan")
-
 
 def rng(xs, fmt="%.3f"):
     return (fmt + "-" + fmt) % (min(xs), max(xs)) if xs else ""
@@ -119,26 +115,14 @@ def rng(xs, fmt="%.3f"):
 # The group and its processes
 
 
-def cgroup2_root():
-    mounts = []
-    with open("/proc/self/mounts") as f:
-        for line in f:
-            dev, mnt, fstype = line.split()[:3]
-            if fstype == "cgroup2":
-                mounts.append(mnt)
-    for pref in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
-        if pref in mounts:
-            return pref
-    if mounts:
-        return mounts[0]
-    raise BenchError("no cgroup2 file system is mounted (needed for --cgroup)")
-
 
 class Group:
     """/pyleak-bench-PID with its idle Pythons: one in one/, the others in rest/."""
 
     def __init__(self, py, procs):
         self.root = cgroup2_root()
+        if not self.root:
+            raise BenchError("no cgroup2 file system is mounted (needed for --cgroup)")
         self.name = "/pyleak-bench-%d" % os.getpid()
         self.dir = self.root + self.name
         self.py = py
@@ -260,8 +244,8 @@ class Tracer:
                 o = json.loads(l)
             except ValueError:
                 continue
-            if o.get("final"):
-                out.append((t, o.get("pid")))
+            if o.get("final"):      # one line a report, a section per process
+                out += [(t, p.get("pid")) for p in o.get("processes", [])]
         return out
 
 
@@ -334,11 +318,6 @@ def part_attach(a, g):
 # ---------------------------------------------------------------------------------
 # 2. The agent's own CPU and memory, and its BPF programs
 
-
-def cpu_ticks(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        rest = f.read().rsplit(")", 1)[1].split()
-    return int(rest[11]) + int(rest[12])       # utime, stime (fields 14, 15)
 
 
 def vm(pid):
@@ -585,43 +564,6 @@ def paired(seq, label, base="none"):
 # Output
 
 
-def sha256(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
-def git(*args):
-    r = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(ARGS.tool))] + list(args),
-                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True)
-    return r.stdout.strip() if r.returncode == 0 else ""
-
-
-def tool_version(tool):
-    head = git("rev-parse", "--short", "HEAD")
-    dirty = git("status", "--porcelain", "--", "user", "bpf", "Makefile")
-    return "`%s`, built at commit %s%s, binary sha256 %s" % (
-        tool, head or "unknown", " with uncommitted changes in user/ bpf/ Makefile" if dirty else "",
-        sha256(tool)[:12])
-
-
-def cpu_busy():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    idle = v[3] + v[4]
-    return sum(v) - idle, sum(v)
-
-
-def other_tracers():
-    n = 0
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open("/proc/%s/comm" % d) as f:
-                    n += f.read().strip() == "pyleak-bpf"
-            except OSError:
-                pass
-    return n
-
 
 def fmt_s(xs):
     return "%.3f (%s)" % (med(xs), rng(xs))
@@ -805,31 +747,11 @@ def section(a, command, env, att, cpu, by):
     return "\n".join(L) + "\n"
 
 
-def write_results(command, text):
-    with open(RESULTS) as f:
-        old = f.read()
-    marker = "<!-- bench: %s -->\n" % command
-    new = marker + text + "<!-- end -->\n"
-    pat = re.compile(re.escape(marker) + r".*?<!-- end -->\n", re.S)
-    old = pat.sub(lambda m: new, old) if pat.search(old) else old.rstrip("\n") + "\n\n" + new
-    with open(RESULTS + ".tmp", "w") as f:
-        f.write(old)
-    os.rename(RESULTS + ".tmp", RESULTS)
-
 
 def default_python():
     found = sorted(glob.glob(os.path.join(PYENV_ROOT, "versions/3.12.*/bin/python3.12")))
     return found[-1] if found else shutil.which("python3")
 
-
-def machine():
-    model = "unknown CPU"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return "%d CPUs (%s), Linux %s" % (os.cpu_count(), model, platform.release())
 
 
 ARGS = None
@@ -908,7 +830,7 @@ def main():
     text = section(a, command, env, att, cpu, by)
     sys.stdout.write(text)
     if a.write:
-        write_results(command, text)
+        write_section(command, text)
         log("wrote %s" % os.path.relpath(RESULTS))
     return 0
 

@@ -70,20 +70,19 @@ earlier one; --json-out FILE keeps the tracer's JSON lines.
 import argparse
 import datetime
 import glob
-import hashlib
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+from common import cgroup2_root, cpu_busy, cpu_ticks, machine, med, other_tracers, tool_version, write_section
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -184,9 +183,6 @@ def log(msg):
     sys.stderr.flush()
 
 
-def med(xs):
-    return statistics.median(xs) if xs else float("nan")
-
 
 def mib(b):
     return b / 1048576.0
@@ -195,11 +191,6 @@ def mib(b):
 # ---------------------------------------------------------------------------------
 # /proc
 
-
-def cpu_ticks(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        rest = f.read().rsplit(")", 1)[1].split()
-    return int(rest[11]) + int(rest[12])       # utime, stime (fields 14, 15)
 
 
 def vm_kib(pid):
@@ -238,23 +229,6 @@ def smaps_class(size, name):
         return "anonymous, 32 MiB or more"
     return "anonymous, under 32 MiB"
 
-
-def cpu_busy():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return sum(v) - v[3] - v[4], sum(v)
-
-
-def other_tracers(mine):
-    n = 0
-    for d in os.listdir("/proc"):
-        if d.isdigit() and int(d) != mine:
-            try:
-                with open("/proc/%s/comm" % d) as f:
-                    n += f.read().strip() == "pyleak-bpf"
-            except OSError:
-                pass
-    return n
 
 
 # ---------------------------------------------------------------------------------
@@ -306,20 +280,6 @@ def interpreters(a):
     return found, skipped
 
 
-def cgroup2_root():
-    mounts = []
-    with open("/proc/self/mounts") as f:
-        for line in f:
-            dev, mnt, fstype = line.split()[:3]
-            if fstype == "cgroup2":
-                mounts.append(mnt)
-    for pref in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
-        if pref in mounts:
-            return pref
-    if mounts:
-        return mounts[0]
-    raise SoakError("no cgroup2 file system is mounted (needed for --cgroup)")
-
 
 class Worker:
     def __init__(self, idx, label, py, leak_rate, tmp, cg):
@@ -354,6 +314,8 @@ class Worker:
 class Group:
     def __init__(self):
         self.root = cgroup2_root()
+        if not self.root:
+            raise SoakError("no cgroup2 file system is mounted (needed for --cgroup)")
         self.name = "/pyleak-soak-%d" % os.getpid()
         self.dir = self.root + self.name
         self.workers = []
@@ -846,34 +808,6 @@ def analyse(a, g, tr, samples, leak0, leak1, env):
 # Output
 
 
-def sha256(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
-def git(tool, *args):
-    r = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(tool))] + list(args),
-                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True)
-    return r.stdout.strip() if r.returncode == 0 else ""
-
-
-def tool_version(tool):
-    head = git(tool, "rev-parse", "--short", "HEAD")
-    dirty = git(tool, "status", "--porcelain", "--", "user", "bpf", "Makefile")
-    return "`%s`, built at commit %s%s, binary sha256 %s" % (
-        os.path.relpath(tool, ROOT) if tool.startswith(ROOT + "/") else tool, head or "unknown",
-        " with uncommitted changes in user/ bpf/ Makefile" if dirty else "", sha256(tool)[:12])
-
-
-def machine():
-    model = "unknown CPU"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return "%d CPUs (%s), Linux %s" % (os.cpu_count(), model, platform.release())
-
 
 def human(b):
     if b is None:
@@ -1013,17 +947,6 @@ def section(a, command, env, res):
     return "\n".join(L) + "\n"
 
 
-def write_results(command, text):
-    with open(RESULTS) as f:
-        old = f.read()
-    marker = "<!-- bench: %s -->\n" % command
-    new = marker + text + "<!-- end -->\n"
-    pat = re.compile(re.escape(marker) + r".*?<!-- end -->\n", re.S)
-    old = pat.sub(lambda m: new, old) if pat.search(old) else old.rstrip("\n") + "\n\n" + new
-    with open(RESULTS + ".tmp", "w") as f:
-        f.write(old)
-    os.rename(RESULTS + ".tmp", RESULTS)
-
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
@@ -1112,7 +1035,7 @@ def main():
     for ok, name, detail in res["checks"]:
         log("%s: %s: %s" % ("pass" if ok else "FAIL", name, detail))
     if a.write:
-        write_results(command, text)
+        write_section(command, text)
         log("wrote %s" % os.path.relpath(RESULTS))
     if failed:
         log("%d check(s) failed: %s" % (len(failed), ", ".join(failed)))

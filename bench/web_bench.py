@@ -27,9 +27,9 @@ Modes (pyleak-bpf always with -j and its default 5 s interval):
 
 For each traced run the tracer starts after the service is up and warmed, and wrk starts
 once stderr says the tracer attached to the master and both workers ("Attaching to pid",
-"Following pid"); so a continuous run's window holds the attach's first reports, the
-budget's first judgement and the first census (all in the first 10 s), the worst case
-for a 15 s window. During the wrk run: the tracer's own CPU (/proc/PID/stat
+"Following pid"); so a continuous run's window holds the attach, the budget's first
+judgements (one a second from the attach) and the first census, the worst case for a
+15 s window. During the wrk run: the tracer's own CPU (/proc/PID/stat
 utime+stime, all its threads) and the service's (master and workers: what tracing adds
 to their syscalls and traps is theirs). Then SIGINT, and from the JSON reports: each
 worker's "budget" notes and "sampling", the "agent" object of the last report made
@@ -42,10 +42,8 @@ untraced median of the same run. --write puts the section into bench/RESULTS.md
 """
 import argparse
 import datetime
-import hashlib
 import json
 import os
-import platform
 import re
 import resource
 import shutil
@@ -57,6 +55,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+
+from common import cgroup2_root, machine, tool_version, write_section
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -120,20 +120,6 @@ def children(pid):
             pass
     return sorted(out)
 
-
-def cgroup2_mount():
-    mounts = []
-    with open("/proc/mounts") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) > 2 and parts[2] == "cgroup2":
-                mounts.append(parts[1])
-    for m in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
-        if m in mounts:
-            return m
-    if mounts:
-        return mounts[0]
-    raise BenchError("no cgroup2 mount in /proc/mounts")
 
 
 def proc_cgroup(pid):
@@ -217,7 +203,9 @@ class Service:
         self.args = args
         self.port = free_port()
         self.url = "http://127.0.0.1:%d/" % self.port
-        self.mount = cgroup2_mount()
+        self.mount = cgroup2_root()
+        if not self.mount:
+            raise BenchError("no cgroup2 file system is mounted (needed for --cgroup)")
         self.group = os.path.join(self.mount, "pyleak-webbench-%d" % os.getpid())
         self.proc = None
 
@@ -385,15 +373,14 @@ def summarize_reports(reps, svc, w0, w1):
     agent_r = in_window[-1] if in_window else {}
     a, fa = agent_r.get("agent") or {}, final.get("agent") or {}
     notes = {}
-    prev_t = t_first
     for r in reps:
-        # a note is decided after a report, and shown from the next one on
+        # the budget decides between reports (once a second): a note is dated by
+        # the first report that shows it
         for p in r.get("processes", []):
             if p.get("pid") in svc.workers and p.get("budget"):
                 lst = notes.setdefault(p["pid"], [])
                 if not lst or lst[-1][1] != p["budget"]:
-                    lst.append((prev_t - t_first, p["budget"]))
-        prev_t = r["time"]
+                    lst.append((r["time"] - t_first, p["budget"]))
     workers = [p for p in final.get("processes", []) if p.get("pid") in svc.workers]
     hits = 0
     for p in workers:
@@ -435,47 +422,20 @@ def budget_word(note):
 
 
 def budget_summary(r):
-    """'w1: paused 30s (est. 10.4%) at 10s; ...' for one run."""
+    """'paused 30s (est. 10.4%) by 5s; ...' for one run."""
     if "budget" not in r:
         return ""
     if not r["budget"]:
         return "none"
     parts = []
     for pid in sorted(r["budget"]):
-        parts.append(", ".join("%s at %.0fs" % (budget_word(n), t) for t, n in r["budget"][pid]))
+        parts.append(", ".join("%s by %.0fs" % (budget_word(n), t) for t, n in r["budget"][pid]))
     return "; ".join(parts)
-
-
-def machine_notes():
-    model = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return "%d CPUs (%s), Linux %s" % (os.cpu_count(), model, platform.release())
 
 
 def loadavg():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
-
-
-def tool_notes(tool):
-    h = hashlib.sha256(open(tool, "rb").read()).hexdigest()[:12]
-    d = os.path.dirname(os.path.abspath(tool))
-    try:
-        rev = subprocess.run(["git", "-C", d, "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", d, "status", "--porcelain", "--", "user", "bpf"],
-                               capture_output=True, text=True).stdout.strip()
-    except OSError:
-        rev, dirty = "", ""
-    return "pyleak-bpf built from commit %s%s, binary sha256 %s" % (
-        rev or "?", " with uncommitted changes in user/ bpf/" if dirty else "", h)
 
 
 def versions():
@@ -502,7 +462,7 @@ def render(results, modes, args, command, start, end_load, start_load, wall):
     L.append("")
     L.append("- date: %s UTC (end of the run)" % datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"))
     L.append("- machine: %s; load average %s at the start, %s at the end" %
-             (machine_notes(), start_load, end_load))
+             (machine(), start_load, end_load))
     L.append("- tracer: %s" % args.tool_notes)
     L.append("- service: bench/web_app.py under `gunicorn -w 2 -b 127.0.0.1:PORT` (sync workers) in "
              "a cgroup v2 group of the bench's own; %s" % versions())
@@ -549,7 +509,7 @@ def render(results, modes, args, command, start, end_load, start_load, wall):
     L.append("")
     L.append("Every run (for traced runs: the wrk window in seconds from the tracer's start, the "
              "allocator probe hits of both workers over the whole trace, and what the budget did "
-             "to each worker, at the report after which it did it):")
+             "to each worker, dated by the first report showing it):")
     L.append("")
     L.append("| mode | round | req/s | p99 ms | errors | tracer CPU % | other load % | window s | probe hits | "
              "sampling | budget |")
@@ -582,17 +542,6 @@ def render(results, modes, args, command, start, end_load, start_load, wall):
     L.append("")
     return "\n".join(L) + "\n"
 
-
-def write_results(text, command):
-    marker = "<!-- bench: %s -->\n" % command
-    block = marker + text + "<!-- end -->\n"
-    with open(RESULTS) as f:
-        old = f.read()
-    m = re.search(re.escape(marker) + r".*?<!-- end -->\n", old, re.S)
-    new = old[:m.start()] + block + old[m.end():] if m else old.rstrip("\n") + "\n\n" + block
-    with open(RESULTS + ".tmp", "w") as f:
-        f.write(new)
-    os.rename(RESULTS + ".tmp", RESULTS)
 
 
 def main():
@@ -632,7 +581,7 @@ def main():
     start_load = loadavg()
     args.tmp = tempfile.mkdtemp(prefix="pyleak-webbench-")
     # a private copy: a rebuild of ./pyleak-bpf during the bench cannot mix versions
-    args.tool_notes = tool_notes(args.tool)
+    args.tool_notes = tool_version(args.tool)
     shutil.copy2(args.tool, os.path.join(args.tmp, "pyleak-bpf"))
     args.tool = os.path.join(args.tmp, "pyleak-bpf")
     svc = Service(args)
@@ -670,7 +619,7 @@ def main():
     with open(os.path.join(args.tmp, "results.json"), "w") as f:
         json.dump(results, f, indent=1, default=str)
     if args.write:
-        write_results(text, command)
+        write_section(command, text)
         log("wrote %s" % RESULTS)
 
 
