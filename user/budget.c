@@ -39,6 +39,10 @@ enum budget_action budget__judge(struct budget_state *b, const struct budget_opt
 	}
 	dh = hits - b->hits;
 	dcpu = cpu_ns > b->cpu_ns ? cpu_ns - b->cpu_ns : 0;
+	if (!overflow && !b->paused && now - b->t < BUDGET_WINDOW_S &&
+	    (b->judged || dcpu < BUDGET_QUICK_CPU_NS || now - b->t < BUDGET_TICK_S * 0.9))
+		return BUDGET_KEEP;	/* too short a window yet */
+	b->judged = true;
 	cost = dh * (BUDGET_TRAP_NS + (bpf_ns > 0 ? bpf_ns : BUDGET_BPF_NS));
 	/* of the CPU time it used meanwhile, which includes what we cost it */
 	b->est_pct = dcpu ? 100.0 * cost / dcpu : 0;
@@ -71,10 +75,12 @@ enum budget_action budget__judge(struct budget_state *b, const struct budget_opt
 	if (o->max_pct <= 0)
 		return BUDGET_KEEP;
 	if (b->est_pct > o->max_pct) {
-		/* sampling cuts our program's work, not the traps: with half the
-		 * cost in traps alone, or at the largest interval, pause */
+		/* sampling cuts our program's stack walks and map updates, not
+		 * the traps nor its unsampled path: when those alone would pass
+		 * 80% of the budget, or at the largest interval, pause */
 		if (b->sample < BUDGET_MAX_SAMPLE &&
-		    100.0 * dh * BUDGET_TRAP_NS / (dcpu ? dcpu : 1) <= o->max_pct / 2) {
+		    100.0 * dh * (BUDGET_TRAP_NS + BUDGET_UNSAMPLED_NS) / (dcpu ? dcpu : 1) <=
+		    0.8 * o->max_pct) {
 			b->sample = b->sample ? b->sample * 4 : (o->base_sample ? o->base_sample :
 								 512 << 10);
 			if (b->sample > BUDGET_MAX_SAMPLE)

@@ -22,9 +22,19 @@
 /* Our BPF program per hit when the kernel's run-time stats are off: the
  * average measured by bench/prog_cost.py (exact mode, stack walks included). */
 #define BUDGET_BPF_NS		700.0
+/* Our programs per hit on an unsampled call (bench/run.py: the sampled mode
+ * adds 1.10x the time the same probes add empty, ~0.05-0.1 us a hit): what
+ * sampling cannot cut besides the trap. */
+#define BUDGET_UNSAMPLED_NS	100.0
 #define BUDGET_MAX_SAMPLE	(64ULL << 20)	/* raised up to 64 MiB, then paused */
 #define BUDGET_PAUSE_S		30.0		/* first pause; doubles each time, to 8 min */
-#define BUDGET_TICK_S		1.0		/* a judgement a second, between reports */
+/* The budget looks every BUDGET_TICK_S; a judgement covers BUDGET_WINDOW_S,
+ * or as little as one tick once the process used BUDGET_QUICK_CPU_NS of CPU
+ * (a busy process is judged a quarter of a second after the attach, an idle
+ * one over a second, not on a few clock ticks). */
+#define BUDGET_TICK_S		0.25
+#define BUDGET_WINDOW_S		1.0
+#define BUDGET_QUICK_CPU_NS	100000000ULL
 
 struct budget_opts {
 	double max_pct;		/* --max-overhead, 0: off */
@@ -34,6 +44,7 @@ struct budget_opts {
 /* Per process, across reports. */
 struct budget_state {
 	bool primed;
+	bool judged;			/* a judgement made: later windows are full */
 	double t;			/* the last judgement, CLOCK_MONOTONIC s */
 	uint64_t hits, cpu_ns, allocs_full;
 	double est_pct;			/* the last estimate, % of the process's CPU time */
@@ -53,7 +64,8 @@ enum budget_action {
  * return (outermost and nested), and every free. */
 uint64_t budget__hits(const uint64_t *stats);
 /*
- * One judgement (every BUDGET_TICK_S). stats: the process's counters (enum
+ * One look (every BUDGET_TICK_S); a judgement once its window is long enough
+ * (else BUDGET_KEEP, and the window goes on). stats: the process's counters (enum
  * stat_id), cpu_ns: its CPU time so far (user + system: the traps are
  * counted in it), bpf_ns: our BPF programs' average run time per hit (0:
  * unknown, BUDGET_BPF_NS is taken). note: what was done and why, for its

@@ -1091,10 +1091,15 @@ static double started_at;
 
 /* Our programs' average run time per run, from the kernel's run-time stats
  * (on while tr.stats_fd is open); 0 if unknown. */
+/* Our programs' average run time since the previous call (since the load
+ * when too few ran meanwhile): a change of sampling shows at the next
+ * judgement, not diluted in everything before. */
 static double bpf_ns_per_run(void)
 {
+	static uint64_t prev_ns, prev_cnt;
 	struct bpf_program *prog;
 	uint64_t ns = 0, cnt = 0;
+	double avg;
 
 	if (tr.stats_fd < 0)
 		return 0;
@@ -1108,7 +1113,13 @@ static double bpf_ns_per_run(void)
 			cnt += info.run_cnt;
 		}
 	}
-	return cnt ? (double)ns / cnt : 0;
+	if (cnt - prev_cnt >= 1000)
+		avg = (double)(ns - prev_ns) / (cnt - prev_cnt);
+	else
+		avg = cnt ? (double)ns / cnt : 0;
+	prev_ns = ns;
+	prev_cnt = cnt;
+	return avg;
 }
 
 /*
@@ -1158,10 +1169,11 @@ static void agent_limits(const struct collect_req *reqs, struct target *const *o
 }
 
 /* --max-overhead and map overflow, every BUDGET_TICK_S on its own clock, not
- * the reports': each live process's estimate over the last tick, and the
+ * the reports': each live process's estimate over its last window, and the
  * budget's decision applied (its note goes into the process's next report).
- * A second after the attach a process that tracing costs too much is
- * sampled more sparsely or paused, whatever the interval. */
+ * Within a second of the attach (a busy process: half a second) a process
+ * that tracing costs too much is sampled more sparsely or paused, whatever
+ * the report interval. */
 static void budget_tick(void)
 {
 	double now = now_s(), bpf_ns;

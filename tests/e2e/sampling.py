@@ -16,8 +16,9 @@ plan(interps, run) returns entries of the same kind as run.plan()).
 - budget-overflow[...]: `--max-allocs 1024` on leak_objects.py: the process is switched to
   sampling, the report says the allocation map overflowed, and the leak still ranks first.
 - budget-rate-jump[...]: rate_jump.py (a busy process, allocations 120 frames deep, one per
-  350 us of its work, then one per 35 us) under exact `-p --max-overhead 10`: nothing is done
-  before the jump (about 2% estimated); after it (14-25%, the traps 4% of its CPU: under half the budget)
+  270 us of its work, then one per 27 us) under exact `-p --max-overhead 10`: nothing is done
+  before the jump (about 2% estimated); after it (15-17%, the traps about 5% of its CPU: sampling
+  would leave under 80% of the budget)
   the report says its sampling interval was raised, since sampling cuts the stack walks,
   and the process stays sampled.
 """
@@ -176,8 +177,8 @@ def sc_budget_overflow(c, py):
 
 
 def sc_rate_jump(c, py):
-    """Given rate_jump.py, busy, allocating 120 frames deep once per 350 us of its work and then
-    once per 35 us, under exact -p --max-overhead 10, then no report before its JUMP has a
+    """Given rate_jump.py, busy, allocating 120 frames deep once per 270 us of its work and then
+    once per 27 us, under exact -p --max-overhead 10, then no report before its JUMP has a
     budget note, one after it says the sampling interval was raised, and later reports are
     sampled."""
     # one probed layer where the build allows (a small object: PyObject_Malloc alone, three
