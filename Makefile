@@ -63,7 +63,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all clean deps deps-build deps-check test unit e2e demo bench bench-fds lint
+.PHONY: all clean deps deps-build deps-check test unit e2e demo bench bench-fds bench-overhead lint
 .SECONDARY:
 # A failed recipe leaves no half-written output (an empty skeleton header
 # would otherwise look current to the next make).
@@ -158,6 +158,14 @@ demo: deps-check
 
 bench: pyleak-bpf
 	$(PYTHON) bench/run.py
+
+# Issue 10's overhead questions in one command: the allocation-heavy workload against
+# an empty probe pair, a Flask service under gunicorn, and the budget on a rate jump
+# (each alternates its modes round by round; sections in bench/RESULTS.md).
+bench-overhead: pyleak-bpf
+	$(PYTHON) bench/run.py --modes untraced,malloc,empty-partial,partial,sampled,empty,full --iterations 300000 --write
+	$(PYTHON) bench/web_bench.py --write
+	$(PYTHON) bench/budget_bench.py --write
 
 # What fd tracking costs the traced program and the processes beside it.
 bench-fds: pyleak-bpf
