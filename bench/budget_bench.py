@@ -6,7 +6,9 @@
 
 The workload is bench/jump_work.py (tests/fixtures/rate_jump.py's work: busy in C, one
 600-byte allocation 120 frames deep every 270 us of that work for 3 s, then every 27 us):
-it times N allocations after the jump (default 400000, about 12 s untraced). Modes, each
+it times N allocations after the jump (default 400000, about 12 s untraced). The spans of
+work between allocations are calibrated once per interpreter, untraced, and passed to
+every run, so that every run does the same work. Modes, each
 launched as `pyleak-bpf --keep-allocator -j ... 1 -- PYTHON bench/jump_work.py` (the
 process's own allocator: on a PGO build only what reaches libc):
 
@@ -17,11 +19,12 @@ process's own allocator: on a PGO build only what reaches libc):
 
 Rounds alternate the modes (each round starts one further on). Per mode: the median time
 of the after phase against untraced's, which the budget should keep within 1 + PCT/100,
-and what the budget did (its notes on stderr). --write puts the section into
+and what the budget did (the notes of its JSON reports, as they changed). --write puts the section into
 bench/RESULTS.md. Standard library only; run as root.
 """
 import argparse
 import datetime
+import json
 import os
 import re
 import shutil
@@ -36,7 +39,6 @@ WORK = os.path.join(HERE, "jump_work.py")
 PYENV = os.environ.get("PYENV_ROOT", "/root/.pyenv")
 DEFAULT_PYTHONS = ["/usr/bin/python3.11", os.path.join(PYENV, "versions/3.12.1/bin/python3.12")]
 LINE = re.compile(r"PYLEAK-JUMP before_s=(\S+) after_s=(\S+) after_cpu_s=(\S+) allocs=(\d+)")
-NOTE = re.compile(r"^pid \d+: (.*)$", re.M)
 MODES = [
     ("untraced", None, None),
     ("exact", [], None),
@@ -50,8 +52,21 @@ def log(msg):
     sys.stderr.flush()
 
 
-def one(tool, py, mode_args, after):
-    work = [py, WORK, "3", str(after)]
+def calibrate(py):
+    """The spans of 270 and 27 us of the workload's scanning here, median of 3 untraced
+    calibrations: every run of the interpreter then does the same work."""
+    spans = []
+    for _ in range(3):
+        out = subprocess.run([py, WORK, "--calibrate"], capture_output=True, text=True, timeout=120).stdout
+        m = re.search(r"PYLEAK-SPANS (\d+) (\d+)", out)
+        if not m:
+            raise SystemExit("budget_bench: %s --calibrate printed no spans: %s" % (py, out[-500:]))
+        spans.append((int(m.group(1)), int(m.group(2))))
+    return sorted(spans)[1]
+
+
+def one(tool, py, mode_args, after, spans):
+    work = [py, WORK, "3", str(after), str(spans[0]), str(spans[1])]
     if mode_args is None:
         cmd = work
     else:
@@ -62,10 +77,14 @@ def one(tool, py, mode_args, after):
     if p.returncode != 0 or not m:
         raise SystemExit("budget_bench: %s: exit %d, no PYLEAK-JUMP line:\n%s" % (
             " ".join(cmd), p.returncode, (p.stderr + p.stdout)[-2000:]))
-    notes = []
-    for n in NOTE.findall(p.stderr):
-        if not notes or notes[-1] != n:
-            notes.append(n)
+    notes = []          # each report's budget note, as it changed
+    for line in p.stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        for proc in json.loads(line).get("processes", []):
+            n = proc.get("budget")
+            if n and (not notes or notes[-1] != n):
+                notes.append(n)
     return {"after_s": float(m.group(2)), "cpu_s": float(m.group(3)), "notes": notes}
 
 
@@ -97,10 +116,13 @@ def main():
     t0 = datetime.datetime.now(datetime.timezone.utc)
     res = {(py, m[0]): [] for py in pys for m in MODES}
     cells = [(py, m) for py in pys for m in MODES]
+    spans = {py: calibrate(py) for py in pys}
+    for py in pys:
+        log("%s: %d and %d bytes scanned per allocation (270 and 27 us)" % (py, spans[py][0], spans[py][1]))
     try:
         for r in range(args.rounds):
             for py, (name, margs, _) in cells[r % len(cells):] + cells[:r % len(cells)]:
-                x = one(tool, py, margs, args.after)
+                x = one(tool, py, margs, args.after, spans[py])
                 res[(py, name)].append(x)
                 log("round %d %s %-10s after %.3f s%s" % (r + 1, py, name, x["after_s"],
                                                           "  " + "; ".join(map(short, x["notes"])) if x["notes"] else ""))
@@ -111,8 +133,10 @@ def main():
         datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), args.rounds))
     L.append("- machine: %s; load average %s at the end" % (machine(), " ".join("%.2f" % x for x in os.getloadavg())))
     L.append("- tracer: %s" % notes_tool)
-    L.append("- workload: `bench/jump_work.py 3 %d` (3 s at one allocation per 270 us of work, then %d "
-             "allocations at one per 27 us, timed); tracer `--keep-allocator -j --no-fds ... 1 --`" % (args.after, args.after))
+    L.append("- workload: `bench/jump_work.py 3 %d SLOW FAST` (3 s at one allocation per 270 us of work, then %d "
+             "allocations at one per 27 us, timed; the spans calibrated once per interpreter: %s); tracer "
+             "`--keep-allocator -j --no-fds ... 1 --`" % (args.after, args.after, ", ".join(
+                 "%s %d/%d bytes" % (py, spans[py][0], spans[py][1]) for py in pys)))
     L.append("")
     L.append("| interpreter | mode | after-jump s (median) | x untraced | range s | CPU s (median) | within budget | what the budget did (each run's notes, in order) |")
     L.append("|---|---|---:|---:|---:|---:|---|---|")

@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 """bench/budget_bench.py's workload: tests/fixtures/rate_jump.py's work, timed.
 
-    python3 bench/jump_work.py [BEFORE_S] [AFTER_ALLOCS]
+    python3 bench/jump_work.py --calibrate
+    python3 bench/jump_work.py BEFORE_S AFTER_ALLOCS SLOW_SPAN FAST_SPAN
 
-Busy in C (bytes.find) with one allocation 120 frames deep every 270 us of that work for
-BEFORE_S seconds (default 3), then one every 27 us for AFTER_ALLOCS allocations (default
-200000); prints the after phase's wall and CPU seconds:
+Busy in C (bytes.find) with one allocation 120 frames deep every SLOW_SPAN bytes scanned
+for BEFORE_S seconds, then one every FAST_SPAN bytes for AFTER_ALLOCS allocations; prints
+the after phase's wall and CPU seconds. --calibrate prints the spans of 270 and 27 us of
+that work here (the bench calibrates once, untraced, so that every run does the same work):
 
     PYLEAK-JUMP before_s=... after_s=... after_cpu_s=... allocs=...
 """
@@ -20,9 +22,11 @@ import rate_jump  # noqa: E402  (the fixture's work, the same code the e2e test 
 
 
 def main():
-    before = float(sys.argv[1]) if len(sys.argv) > 1 else 3.0
-    after = int(sys.argv[2]) if len(sys.argv) > 2 else 200000
-    slow, fast = rate_jump.scan_span(270), rate_jump.scan_span(27)
+    if sys.argv[1:] == ["--calibrate"]:
+        print("PYLEAK-SPANS %d %d" % (rate_jump.scan_span(270), rate_jump.scan_span(27)), flush=True)
+        return
+    before, after = float(sys.argv[1]), int(sys.argv[2])
+    slow, fast = int(sys.argv[3]), int(sys.argv[4])
     t0 = time.monotonic()
     rate_jump.run(slow, 600, before)
     t1, c1 = time.monotonic(), time.process_time()
