@@ -3,6 +3,10 @@
 #include <stdio.h>
 #include "budget.h"
 
+const enum stat_id budget__stats[BUDGET_NSTATS] = {
+	STAT_CALLS, STAT_NESTED, STAT_FREE_CALLS, STAT_ALLOCS_FULL,
+};
+
 uint64_t budget__hits(const uint64_t *stats)
 {
 	/* entry + return of each call, outermost (calls) and folded ones (nested) */

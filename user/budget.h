@@ -60,6 +60,9 @@ enum budget_action {
 	BUDGET_RESUME,		/* attach them again, at *sample */
 };
 
+/* The counters budget__judge reads (four lookups a process a look). */
+#define BUDGET_NSTATS		4
+extern const enum stat_id budget__stats[BUDGET_NSTATS];
 /* Probe hits in a process's counters: every allocator entry and its
  * return (outermost and nested), and every free. */
 uint64_t budget__hits(const uint64_t *stats);

@@ -401,9 +401,15 @@ static void read_stats(struct collector *c, uint64_t *out)
 	out[STAT_FDS_MISSED] += c->missed;
 }
 
-void collect__counters(struct collector *c, uint64_t *out)
+void collect__counters(struct collector *c, const enum stat_id *ids, int n, uint64_t *out)
 {
-	read_stats(c, out);
+	uint64_t v;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		v = stat_sum(c->maps.stats_fd, c->ncpus, STAT_KEY(c->maps.slot, ids[i]));
+		out[ids[i]] = v - (v >= c->base[ids[i]] ? c->base[ids[i]] : v);
+	}
 }
 
 uint64_t collect__stat_total(int stats_fd, enum stat_id id)

@@ -59,9 +59,9 @@ void collect__purge(struct collector *c);
  * of its probability of being sampled, 1 - exp(-size / mean)). */
 void collect__unsample(uint64_t size, uint64_t mean, uint64_t addr, uint64_t *bytes,
 		       uint64_t *count);
-/* This process's counters now (enum stat_id), without a report: what the
- * budget reads between reports. */
-void collect__counters(struct collector *c, uint64_t *out);
+/* n of this process's counters now (out[ids[i]]; the others untouched),
+ * without a report: what the budget reads between reports. */
+void collect__counters(struct collector *c, const enum stat_id *ids, int n, uint64_t *out);
 /* A counter over every process's slot (the stack store's are shared). */
 uint64_t collect__stat_total(int stats_fd, enum stat_id id);
 

@@ -1090,10 +1090,9 @@ static int cmp_sections(const void *a, const void *b)
 static double started_at;
 
 /* Our programs' average run time per run, from the kernel's run-time stats
- * (on while tr.stats_fd is open); 0 if unknown. */
-/* Our programs' average run time since the previous call (since the load
- * when too few ran meanwhile): a change of sampling shows at the next
- * judgement, not diluted in everything before. */
+ * (on while tr.stats_fd is open; 0 if unknown), since the previous call (since
+ * the load when too few ran meanwhile): a change of sampling shows at the
+ * next judgement, not diluted in everything before. */
 static double bpf_ns_per_run(void)
 {
 	static uint64_t prev_ns, prev_cnt;
@@ -1177,13 +1176,13 @@ static void agent_limits(const struct collect_req *reqs, struct target *const *o
 static void budget_tick(void)
 {
 	double now = now_s(), bpf_ns;
-	uint64_t stats[STAT__COUNT];
+	uint64_t stats[STAT__COUNT] = {};
 	char note[256], err[512];
 	int i;
 
 	if (!tr.sh.memory)
 		return;
-	bpf_ns = bpf_ns_per_run();
+	bpf_ns = tr.budget.max_pct > 0 ? bpf_ns_per_run() : 0;
 	for (i = 0; i < tr.n; i++) {
 		struct target *t = tr.t[i];
 		uint64_t sample = 0;
@@ -1192,7 +1191,7 @@ static void budget_tick(void)
 		if (t->status != PROC_TRACED || ended(t))
 			continue;
 		note[0] = '\0';
-		collect__counters(t->col, stats);
+		collect__counters(t->col, budget__stats, BUDGET_NSTATS, stats);
 		act = budget__judge(&t->budget, &tr.budget, stats, target__cpu_ns(t), bpf_ns, now,
 				    &sample, note, sizeof(note));
 		switch (act) {
