@@ -507,7 +507,9 @@ def sc_stack_types_list(c, py):
     # full coverage sees every item (a tuple and an int each): a tenth of the list keeps
     # the allocation map far from full; partial coverage sees only the storage
     n = R.CONTAINER_N if py.debian else R.CONTAINER_N // 10
-    reps = _stack_types_run(c, py, "leak_container.py", n, "--kind", "list")
+    # a 6 s leak: growing is said after several reports of growth (with the default 2 s a
+    # fast machine had the list full by the second report, and it read as steady)
+    reps = _stack_types_run(c, py, "leak_container.py", n, "--kind", "list", "--pace", "6")
     grow = R.marked_line("leak_container.py", "GROW-LINE")
     match = R.innermost("leak_container.py", grow, "remember_list")
     live = [r for r in reps if not r["final"]]

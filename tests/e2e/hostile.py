@@ -781,7 +781,7 @@ RSS_GROWTH_MB = 10
 
 
 def sc_rss_compile_churn(c, py):
-    """Given a target compiling fresh code objects with new names for 30 s, calling each
+    """Given a target compiling 40000 fresh code objects with new names (at most 30 s), calling each
     (every one on a recorded stack), the tracer's VmRSS grows less than 10 MB after a
     warm-up of 15000 functions: the symbolizer's bounds (tests/unit/test_symbolize.c), the stack store's
     eviction and the collector forgetting stacks idle for a whole trend window."""
