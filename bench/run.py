@@ -20,7 +20,11 @@ itself with perf_counter (start-up and attach time are not counted), in each mod
     partial      pyleak-bpf, allocations that reach libc only: --keep-allocator on a
                  PGO build, --partial elsewhere
     sampled      what -a does to a process it finds: --keep-allocator --sample-bytes
-                 512K (partial coverage on a PGO build, full elsewhere)
+                 512K (partial coverage on a PGO build, full elsewhere); on Linux 6.13+
+                 the allocators' probes are session links, an unsampled leaf call's
+                 return skipped
+    sampled-multi  the same under PYLEAK_BPF_UPROBES=multi: a return probe on every
+                 call, the way before session links (and on kernels without them)
     empty        full's probes running empty programs
     full         pyleak-bpf's default: PYTHONMALLOC=malloc on a PGO build, pymalloc's
                  own functions probed elsewhere
@@ -60,14 +64,15 @@ MEMLEAK_WRAPPER = os.path.join(HERE, "memleak_bcc.py")
 RESULTS = os.path.join(HERE, "RESULTS.md")
 PYENV_ROOT = os.environ.get("PYENV_ROOT", "/root/.pyenv")
 DEFAULT_PYTHONS = ["/usr/bin/python3.11", os.path.join(PYENV_ROOT, "versions/3.11.7/bin/python3.11")]
-MODES = ("untraced", "malloc", "tracemalloc", "memleak", "empty-partial", "partial", "sampled",
+MODES = ("untraced", "malloc", "tracemalloc", "memleak", "empty-partial", "partial", "sampled", "sampled-multi",
          "empty", "full")
 SAMPLE_BYTES = "512K"   # -a's default
 MEMLEAK = "/usr/sbin/memleak-bpfcc"
 SYSTEM_PYTHON = "/usr/bin/python3"         # python3-bpfcc lives in its dist-packages
-# Variables that change the allocator or add tracing; the bench sets them itself.
+# Variables that change the allocator, the tracer's probes or add tracing; the bench sets
+# them itself.
 ALLOCATOR_ENV = ("PYTHONMALLOC", "PYTHONTRACEMALLOC", "PYTHONMALLOCSTATS", "PYTHONDEVMODE",
-                 "PYTHONDEBUG", "PYLEAK_BENCH_GO", "PYLEAK_BENCH_HOLD")
+                 "PYTHONDEBUG", "PYLEAK_BENCH_GO", "PYLEAK_BENCH_HOLD", "PYLEAK_BPF_UPROBES")
 # The figures issue 2 quotes for this machine, measured outside this bench.
 REFERENCE = "bcc memleak about 2.1x, tracemalloc (1 frame) about 9x"
 
@@ -176,15 +181,16 @@ def run_untraced(interp, env_extra, tmp, iterations, timeout):
     return parse_work(out, what)[1]
 
 
-def run_traced(tool, interp, tool_args, tmp, iterations, interval, timeout):
-    """pyleak-bpf [tool_args before --] INTERVAL -- python work.py; tool_args ends with '--'."""
+def run_traced(tool, interp, tool_args, tmp, iterations, interval, timeout, tool_env=None):
+    """pyleak-bpf [tool_args before --] INTERVAL -- python work.py; tool_args ends with '--';
+    tool_env: variables for the tracer (work.py inherits them)."""
     out = os.path.join(tmp, "pyleak.out")
     err = os.path.join(tmp, "pyleak.err")
     opts = tool_args[:-1]
     cmd = [tool] + opts + [str(interval), "--"] + work_cmd(interp, iterations)
     what = " ".join(cmd)
     with open(out, "w") as fo, open(err, "w") as fe:
-        proc = subprocess.Popen(cmd, stdout=fo, stderr=fe, env=clean_env(), start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=fo, stderr=fe, env=clean_env(tool_env), start_new_session=True)
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -356,6 +362,11 @@ def mode_plan(interp, mode, memleak_ok):
                 "coverage": "partial" if interp.pgo else "full", "pythonmalloc": "-",
                 "what": "as -a: %s coverage, one allocation sampled per %s" % (
                     "partial" if interp.pgo else "full", SAMPLE_BYTES)}
+    if mode == "sampled-multi":
+        plan = dict(mode_plan(interp, "sampled", memleak_ok))
+        plan["tool_env"] = {"PYLEAK_BPF_UPROBES": "multi"}
+        plan["what"] += ", a return probe on every call (PYLEAK_BPF_UPROBES=multi)"
+        return plan
     raise ValueError(mode)
 
 
@@ -363,14 +374,15 @@ def empty_of(interp, mode):
     """The empty mode on the same probes as mode, or None."""
     if mode in ("partial", "full"):
         return "empty-" + mode if mode == "partial" else "empty"
-    if mode == "sampled":
+    if mode in ("sampled", "sampled-multi"):
         return "empty-partial" if interp.pgo else "empty"
     return None
 
 
 def one_run(args, tool, setup, interp, mode, plan, tmp):
     if "tool" in plan:
-        res = run_traced(tool, interp, plan["tool"], tmp, args.iterations, args.interval, args.timeout)
+        res = run_traced(tool, interp, plan["tool"], tmp, args.iterations, args.interval, args.timeout,
+                         plan.get("tool_env"))
         st = res["stats"]
         if res["coverage"] != plan["coverage"] or res["pythonmalloc"] != plan["pythonmalloc"]:
             raise BenchError("%s: expected coverage %s with PYTHONMALLOC=%s, saw coverage %s with %s"
@@ -480,7 +492,7 @@ def table(data):
                                              "within 1.5x (target met)" if
                                              (med[mode] - own_base) <= 1.5 * (med[empty] - own_base)
                                              else "over 1.5x (target missed)"))
-            if "stats" in runs[0] and not plan.get("empty") and mode != "sampled":
+            if "stats" in runs[0] and not plan.get("empty") and not mode.startswith("sampled"):
                 ev = statistics.median(r["stats"].get("allocs", 0) + r["stats"].get("frees", 0) for r in runs)
                 events = "%.2fM" % (ev / 1e6)
                 per_event = "%.2f" % ((med[mode] - own_base) / ev * 1e6) if ev else ""
@@ -496,6 +508,11 @@ def table(data):
                            % (it.label, fmt_ratio(med["partial"] / base), fmt_ratio(med["memleak"] / base),
                               "below memleak (target met)" if med["partial"] < med["memleak"]
                               else "NOT below memleak (target missed)"))
+        if "sampled" in med and "sampled-multi" in med and med["sampled-multi"] > base:
+            summary.append("%s: sampled adds %.2fx the time sampled-multi adds (session links against "
+                           "a return probe on every call; %s against %s untraced)"
+                           % (it.label, (med["sampled"] - base) / (med["sampled-multi"] - base),
+                              fmt_ratio(med["sampled"] / base), fmt_ratio(med["sampled-multi"] / base)))
         if "full" in med:
             s = "%s: pyleak-bpf full %s" % (it.label, fmt_ratio(med["full"] / base))
             if it.pgo and "malloc" in med:
@@ -585,7 +602,8 @@ one run of that command on the machine it names.
   whole process, start-up included); *us/event* is the time pyleak-bpf added per
   event: (median - baseline) / events, where the baseline is the untraced run with
   the same allocator (the PYTHONMALLOC=malloc run for full mode on a PGO build);
-  not given for *sampled*, whose counters hold only the sampled allocations.
+  not given for *sampled* and *sampled-multi*, whose counters hold only the sampled
+  allocations.
 - *x empty*: the time a mode adds over the time the same probes add running empty
   programs (`--bench-empty-probes`, the *empty* rows): what our BPF programs cost
   per event against an empty probe pair on the same calls.

@@ -785,7 +785,8 @@ def analyse(a, g, tr, samples, leak0, leak1, env):
         hist, on = budget_history(reps, w.pid, t_end)
 
         def hits(s):
-            return 2 * (s.get("calls", 0) + s.get("nested", 0)) + s.get("free_calls", 0)
+            return (2 * (s.get("calls", 0) + s.get("nested", 0)) + s.get("free_calls", 0)
+                    - s.get("returns_skipped", 0))
         dt = (final["elapsed"] - r0["elapsed"]) if r0 else 0
         cpu = 100.0 * (w.cpu1[1] - w.cpu0[1]) / TICK / (w.cpu1[0] - w.cpu0[0]) if w.cpu1 else 0
         procs.append({

@@ -385,7 +385,8 @@ def summarize_reports(reps, svc, w0, w1):
     hits = 0
     for p in workers:
         st = p.get("stats", {})
-        hits += 2 * (st.get("calls", 0) + st.get("nested", 0)) + st.get("free_calls", 0)
+        hits += (2 * (st.get("calls", 0) + st.get("nested", 0)) + st.get("free_calls", 0)
+                 - st.get("returns_skipped", 0))
     return {
         "agent_cpu_pct": a.get("cpu_pct"), "agent_bpf_pct": a.get("bpf_pct"),
         "agent_report": agent_r.get("report"), "agent_rss": fa.get("rss_bytes"),

@@ -9,6 +9,14 @@
  * return program commits the allocation under the returned address. A
  * Python allocation nests (obj -> raw -> libc, all probed): only the
  * outermost call of a thread commits, inner ones just count depth.
+ *
+ * Where the kernel has uprobe sessions (Linux 6.13+), one program serves a
+ * call's entry and its return, and the entry decides whether the return
+ * probe runs at all: not for a nested call (the outermost one's return
+ * commits), nor for an unsampled call of a function that cannot nest
+ * another probed call returning the same block (a leaf: libc malloc,
+ * pymalloc's tables for 1 to 512 bytes). Under sampling most calls are
+ * those: they cost one trap instead of two.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -23,6 +31,20 @@
 #define E2BIG	7
 /* A stashed call older than this had its return missed, it is not nesting. */
 #define STASH_STALE_NS	200000000ULL
+/* pymalloc serves 1 to 512 bytes from its pools itself (SMALL_REQUEST_THRESHOLD,
+ * 3.8-3.13); larger and 0-byte requests go on to the raw allocator (libc). */
+#define PYMALLOC_MAX	512
+
+/* Session programs only (the weak reference lets the object load on a
+ * kernel without it, the session programs then left unloaded). */
+extern bool bpf_session_is_return(void) __ksym __weak;
+
+/* Can the function called nest a probed call that returns the same block? */
+enum nesting {
+	NESTS = 0,		/* realloc, calloc, the memalign family, hooked tables */
+	LEAF = 1,		/* libc malloc */
+	LEAF_PYMALLOC = 2,	/* an object/mem table function: a leaf for pymalloc's sizes */
+};
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -85,33 +107,62 @@ struct {
 	__type(value, struct inflight);
 } inflight SEC(".maps");
 
-static __always_inline int enter(struct pt_regs *ctx, __u64 size, __u64 old, __u64 memptr)
+/*
+ * An allocator call's entry. session: the program also serves the return,
+ * and the result says whether it runs (0: run it, 1: skip it); the classic
+ * entry programs return 0 whatever this says.
+ */
+static __always_inline int enter(struct pt_regs *ctx, __u64 size, __u64 old, __u64 memptr,
+				 bool session, enum nesting nest)
 {
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct task_struct *task;
 	struct proc_cfg *p;
 	struct inflight *f;
 	__u64 sp, now;
+	bool leaf;
 
 	if (frozen || !(p = traced(pid)))
-		return 0;
+		return 1;
 	task = bpf_get_current_task_btf();
 	sp = PT_REGS_SP(ctx);
 	now = bpf_ktime_get_ns();
 	f = bpf_task_storage_get(&inflight, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!f) {
 		stat_inc(p->slot, STAT_NO_STASH);
-		return 0;
+		return 1;
 	}
 	if (f->depth) {
 		/* Called from inside a traced allocator (a tail call keeps sp). */
 		if (sp <= f->sp && now - f->ts < STASH_STALE_NS) {
-			f->depth++;
 			stat_inc(p->slot, STAT_NESTED);
+			if (session) {
+				/* only the outermost call's return commits */
+				stat_inc(p->slot, STAT_RETURNS_SKIPPED);
+				return 1;
+			}
+			f->depth++;
 			return 0;
 		}
 		stat_inc(p->slot, STAT_MISSED_RETURN);
 	}
+	stat_inc(p->slot, STAT_CALLS);
+	f->sample = p->sample_bytes;
+	/* Unsampled: no stack walk, nothing recorded (its inner calls still
+	 * nest, so they are not sampled on their own). */
+	f->skip = size < min_size || size > max_size ||
+		  (f->sample && !sample_take(&f->sample_left, size, f->sample));
+	leaf = session && (nest == LEAF ||
+			   (nest == LEAF_PYMALLOC && (p->flags & PROC_PYMALLOC) &&
+			    size >= 1 && size <= PYMALLOC_MAX));
+	if (leaf && f->skip) {
+		/* nothing to commit, and no inner call to fold into this one */
+		f->depth = 0;
+		stat_inc(p->slot, STAT_RETURNS_SKIPPED);
+		return 1;
+	}
+	if (leaf)
+		stat_inc(p->slot, STAT_LEAF_KEPT);
 	f->depth = 1;
 	f->sp = sp;
 	f->ts = now;
@@ -119,12 +170,6 @@ static __always_inline int enter(struct pt_regs *ctx, __u64 size, __u64 old, __u
 	f->old = old;
 	f->memptr = memptr;
 	f->slot = p->slot;
-	f->sample = p->sample_bytes;
-	stat_inc(p->slot, STAT_CALLS);
-	/* Unsampled: no stack walk, nothing recorded (its inner calls still
-	 * nest, so they are not sampled on their own). */
-	f->skip = size < min_size || size > max_size ||
-		  (f->sample && !sample_take(&f->sample_left, size, f->sample));
 	f->stack_id = f->skip ? STACK_NONE : python_stack_id(p, pid);
 	return 0;
 }
@@ -183,24 +228,50 @@ static __always_inline void release(__u64 addr)
 		stat_inc(p->slot, STAT_FREES);
 }
 
+/* posix_memalign returns 0 and stores the block through memptr. */
+static __always_inline void memalign_commit(int ret)
+{
+	struct inflight *f;
+	__u64 addr = 0;
+
+	if (frozen)
+		return;
+	f = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+	if (f && f->depth == 1 && ret == 0 &&
+	    bpf_probe_read_user(&addr, sizeof(addr), (void *)f->memptr))
+		stat_inc(f->slot, STAT_READ_FAILED);
+	commit(addr);
+}
+
+/*
+ * Each allocator function gets two programs: NAME_enter, a classic entry
+ * probe (its return probe is alloc_exit, or posix_memalign_exit), and
+ * NAME_session, entry and return in one (user/probe.c picks one kind).
+ * ARGS: the function's arguments; SIZE, OLD, MEMPTR: expressions of them.
+ */
+#define ALLOC_PROBES(name, nest, on_return, size, old, memptr, args...)		\
+SEC("uprobe")									\
+int BPF_KPROBE(name##_enter, args)						\
+{										\
+	enter(ctx, size, old, memptr, false, nest);				\
+	return 0;								\
+}										\
+										\
+SEC("uprobe")									\
+int BPF_KPROBE(name##_session, args)						\
+{										\
+	if (bpf_session_is_return()) {						\
+		on_return(PT_REGS_RC(ctx));					\
+		return 0;							\
+	}									\
+	return enter(ctx, size, old, memptr, true, nest);			\
+}
+
 /* CPython allocator tables: PyMemAllocatorEx functions take ctx first. */
-SEC("uprobe")
-int BPF_KPROBE(pymem_malloc_enter, void *pctx, __u64 size)
-{
-	return enter(ctx, size, 0, 0);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(pymem_calloc_enter, void *pctx, __u64 nelem, __u64 elsize)
-{
-	return enter(ctx, nelem * elsize, 0, 0);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(pymem_realloc_enter, void *pctx, __u64 ptr, __u64 size)
-{
-	return enter(ctx, size, ptr, 0);
-}
+ALLOC_PROBES(pymem_malloc, LEAF_PYMALLOC, commit, size, 0, 0, void *pctx, __u64 size)
+ALLOC_PROBES(pymem_calloc, LEAF_PYMALLOC, commit, nelem * elsize, 0, 0,
+	     void *pctx, __u64 nelem, __u64 elsize)
+ALLOC_PROBES(pymem_realloc, NESTS, commit, size, ptr, 0, void *pctx, __u64 ptr, __u64 size)
 
 SEC("uprobe")
 int BPF_KPROBE(pymem_free_enter, void *pctx, __u64 ptr)
@@ -209,42 +280,21 @@ int BPF_KPROBE(pymem_free_enter, void *pctx, __u64 ptr)
 	return 0;
 }
 
-/* libc */
-SEC("uprobe")
-int BPF_KPROBE(malloc_enter, __u64 size)
-{
-	return enter(ctx, size, 0, 0);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(calloc_enter, __u64 nelem, __u64 elsize)
-{
-	return enter(ctx, nelem * elsize, 0, 0);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(realloc_enter, __u64 ptr, __u64 size)
-{
-	return enter(ctx, size, ptr, 0);
-}
+/* libc. Its malloc calls no probed function; calloc may (musl's calls
+ * malloc), realloc(NULL, n) does (glibc's calls malloc), and so does the
+ * memalign family for small alignments. */
+ALLOC_PROBES(malloc, LEAF, commit, size, 0, 0, __u64 size)
+ALLOC_PROBES(calloc, NESTS, commit, nelem * elsize, 0, 0, __u64 nelem, __u64 elsize)
+ALLOC_PROBES(realloc, NESTS, commit, size, ptr, 0, __u64 ptr, __u64 size)
+ALLOC_PROBES(posix_memalign, NESTS, memalign_commit, size, 0, memptr,
+	     __u64 memptr, __u64 align, __u64 size)
+ALLOC_PROBES(aligned_alloc, NESTS, commit, size, 0, 0, __u64 align, __u64 size)
 
 SEC("uprobe")
 int BPF_KPROBE(free_enter, __u64 ptr)
 {
 	release(ptr);
 	return 0;
-}
-
-SEC("uprobe")
-int BPF_KPROBE(posix_memalign_enter, __u64 memptr, __u64 align, __u64 size)
-{
-	return enter(ctx, size, 0, memptr);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(aligned_alloc_enter, __u64 align, __u64 size)
-{
-	return enter(ctx, size, 0, 0);
 }
 
 SEC("uretprobe")
@@ -257,17 +307,7 @@ int BPF_KRETPROBE(alloc_exit, __u64 ret)
 SEC("uretprobe")
 int BPF_KRETPROBE(posix_memalign_exit, int ret)
 {
-	struct inflight *f;
-	__u64 addr = 0;
-
-	if (frozen)
-		return 0;
-	f = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
-	/* posix_memalign returns 0 and stores the block through memptr. */
-	if (f && f->depth == 1 && ret == 0 &&
-	    bpf_probe_read_user(&addr, sizeof(addr), (void *)f->memptr))
-		stat_inc(f->slot, STAT_READ_FAILED);
-	commit(addr);
+	memalign_commit(ret);
 	return 0;
 }
 

@@ -75,6 +75,10 @@ enum stat_id {
 	STAT_FREE_CALLS,	/* free calls seen (a recorded block or not) */
 	STAT_AGG_FULL,		/* stack_agg map full: a stack's sum missed a change (the
 				 * reports then sum the allocation records one by one) */
+	STAT_RETURNS_SKIPPED,	/* session probes: calls whose return probe was not run (an
+				 * unsampled call known not to nest, or a nested one) */
+	STAT_LEAF_KEPT,		/* session probes: calls of that kind whose return ran, being
+				 * sampled (what sampling every one out would skip too) */
 	STAT__COUNT,
 };
 
@@ -133,6 +137,7 @@ struct py_offsets {
 
 /* proc_cfg.flags */
 #define PROC_FOLLOW	1u	/* its forked children are traced too */
+#define PROC_PYMALLOC	2u	/* its probed object/mem tables are pymalloc itself (no hooks) */
 
 /*
  * One traced process: the value of the BPF map procs, keyed by its tgid

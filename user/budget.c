@@ -4,13 +4,17 @@
 #include "budget.h"
 
 const enum stat_id budget__stats[BUDGET_NSTATS] = {
-	STAT_CALLS, STAT_NESTED, STAT_FREE_CALLS, STAT_ALLOCS_FULL,
+	STAT_CALLS, STAT_NESTED, STAT_FREE_CALLS, STAT_ALLOCS_FULL, STAT_RETURNS_SKIPPED,
+	STAT_LEAF_KEPT,
 };
 
 uint64_t budget__hits(const uint64_t *stats)
 {
-	/* entry + return of each call, outermost (calls) and folded ones (nested) */
-	return 2 * (stats[STAT_CALLS] + stats[STAT_NESTED]) + stats[STAT_FREE_CALLS];
+	/* entry + return of each call, outermost (calls) and folded ones
+	 * (nested), but the returns a session entry skipped */
+	uint64_t all = 2 * (stats[STAT_CALLS] + stats[STAT_NESTED]) + stats[STAT_FREE_CALLS];
+
+	return all > stats[STAT_RETURNS_SKIPPED] ? all - stats[STAT_RETURNS_SKIPPED] : 0;
 }
 
 static const char *human(uint64_t b, char *buf, size_t len)
@@ -26,7 +30,7 @@ enum budget_action budget__judge(struct budget_state *b, const struct budget_opt
 				 const uint64_t *stats, uint64_t cpu_ns, double bpf_ns, double now,
 				 uint64_t *sample, char *note, size_t len)
 {
-	uint64_t hits = budget__hits(stats), dh, dcpu;
+	uint64_t hits = budget__hits(stats), dh, dcpu, floor;
 	bool overflow = stats[STAT_ALLOCS_FULL] > b->allocs_full;
 	enum budget_action act = BUDGET_KEEP;
 	char s1[32];
@@ -39,9 +43,15 @@ enum budget_action budget__judge(struct budget_state *b, const struct budget_opt
 		b->hits = hits;
 		b->cpu_ns = cpu_ns;
 		b->allocs_full = stats[STAT_ALLOCS_FULL];
+		b->leaf_kept = stats[STAT_LEAF_KEPT];
 		return BUDGET_KEEP;
 	}
-	dh = hits - b->hits;
+	/* (the counters are read one after another: never below zero) */
+	dh = hits > b->hits ? hits - b->hits : 0;
+	/* the hits sampling cannot cut: all but the returns of sampled leaf
+	 * calls, which a session entry skips when unsampled */
+	floor = stats[STAT_LEAF_KEPT] - b->leaf_kept;
+	floor = dh > floor ? dh - floor : 0;
 	dcpu = cpu_ns > b->cpu_ns ? cpu_ns - b->cpu_ns : 0;
 	if (!overflow && !b->paused && now - b->t < BUDGET_WINDOW_S &&
 	    (b->judged || dcpu < BUDGET_QUICK_CPU_NS || now - b->t < BUDGET_TICK_S * 0.9))
@@ -54,6 +64,7 @@ enum budget_action budget__judge(struct budget_state *b, const struct budget_opt
 	b->hits = hits;
 	b->cpu_ns = cpu_ns;
 	b->allocs_full = stats[STAT_ALLOCS_FULL];
+	b->leaf_kept = stats[STAT_LEAF_KEPT];
 	*sample = b->sample;
 
 	if (b->paused) {
@@ -83,7 +94,7 @@ enum budget_action budget__judge(struct budget_state *b, const struct budget_opt
 		 * the traps nor its unsampled path: when those alone would pass
 		 * 80% of the budget, or at the largest interval, pause */
 		if (b->sample < BUDGET_MAX_SAMPLE &&
-		    100.0 * dh * (BUDGET_TRAP_NS + BUDGET_UNSAMPLED_NS) / (dcpu ? dcpu : 1) <=
+		    100.0 * floor * (BUDGET_TRAP_NS + BUDGET_UNSAMPLED_NS) / (dcpu ? dcpu : 1) <=
 		    0.8 * o->max_pct) {
 			b->sample = b->sample ? b->sample * 4 : (o->base_sample ? o->base_sample :
 								 512 << 10);
@@ -103,7 +114,7 @@ enum budget_action budget__judge(struct budget_state *b, const struct budget_opt
 		snprintf(note, len, "allocation probes paused for %.0f s: tracing cost an estimated "
 			 "%.1f%% of its CPU time (the traps alone %.1f%%, which sampling cannot cut), "
 			 "over --max-overhead %g%%; fds and the census go on", b->pause_len,
-			 b->est_pct, 100.0 * dh * BUDGET_TRAP_NS / (dcpu ? dcpu : 1), o->max_pct);
+			 b->est_pct, 100.0 * floor * BUDGET_TRAP_NS / (dcpu ? dcpu : 1), o->max_pct);
 		return BUDGET_PAUSE;
 	}
 	/* well under the budget at a raised interval: step back towards the base */

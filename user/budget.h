@@ -46,7 +46,7 @@ struct budget_state {
 	bool primed;
 	bool judged;			/* a judgement made: later windows are full */
 	double t;			/* the last judgement, CLOCK_MONOTONIC s */
-	uint64_t hits, cpu_ns, allocs_full;
+	uint64_t hits, cpu_ns, allocs_full, leaf_kept;
 	double est_pct;			/* the last estimate, % of the process's CPU time */
 	bool paused;
 	double pause_until, pause_len;
@@ -60,11 +60,12 @@ enum budget_action {
 	BUDGET_RESUME,		/* attach them again, at *sample */
 };
 
-/* The counters budget__judge reads (four lookups a process a look). */
-#define BUDGET_NSTATS		4
+/* The counters budget__judge reads (six lookups a process a look). */
+#define BUDGET_NSTATS		6
 extern const enum stat_id budget__stats[BUDGET_NSTATS];
 /* Probe hits in a process's counters: every allocator entry and its
- * return (outermost and nested), and every free. */
+ * return (outermost and nested) but the returns session links skipped,
+ * and every free. */
 uint64_t budget__hits(const uint64_t *stats);
 /*
  * One look (every BUDGET_TICK_S); a judgement once its window is long enough

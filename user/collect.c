@@ -55,6 +55,8 @@ const char *const snapshot__stat_names[STAT__COUNT] = {
 	[STAT_CALLS] = "calls",
 	[STAT_FREE_CALLS] = "free_calls",
 	[STAT_AGG_FULL] = "agg_full",
+	[STAT_RETURNS_SKIPPED] = "returns_skipped",
+	[STAT_LEAF_KEPT] = "leaf_kept",
 };
 
 bool snapshot__stat_lossy(enum stat_id id)

@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <linux/bpf.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "elffile.h"
 #include "fds.h"
@@ -48,6 +49,7 @@
  * against this kernel's BTF: vmlinux/vmlinux.h).
  */
 #define ATTACH_UPROBE_MULTI	48	/* BPF_TRACE_UPROBE_MULTI */
+#define ATTACH_UPROBE_SESSION	57	/* BPF_TRACE_UPROBE_SESSION (Linux 6.13+) */
 #define UPROBE_MULTI_RETURN	1u	/* BPF_F_UPROBE_MULTI_RETURN */
 
 struct uprobe_multi_attr {
@@ -77,6 +79,7 @@ struct probe_spec {
 	enum slot slot;		/* TABLE_* */
 	size_t entry;		/* offsetof(struct pyleak_bpf, progs.X) */
 	size_t exit;		/* 0: no return probe */
+	size_t session;		/* entry and return in one (uprobe sessions), or 0 */
 	unsigned int live;	/* argument registers the entry program reads */
 	bool required;
 	bool allocator;		/* counted in functions/emulated; only with memory */
@@ -87,35 +90,35 @@ struct probe_spec {
 #define RSI X86_ARG_RSI
 #define RDX X86_ARG_RDX
 
+/* An allocator function's programs: entry, return, and both in one session
+ * program (bpf/pyleak.bpf.c's ALLOC_PROBES). */
+#define ALLOC(fn, ret) PROG(fn##_enter), PROG(ret), PROG(fn##_session)
+
 static const struct probe_spec specs[] = {
-	{ "free", LIBC, "free", 0, PROG(free_enter), 0, RDI, true, true },
-	{ "obj.free", TABLE_OBJ, NULL, S_FREE, PROG(pymem_free_enter), 0, RSI, true, true },
-	{ "mem.free", TABLE_MEM, NULL, S_FREE, PROG(pymem_free_enter), 0, RSI, true, true },
-	{ "malloc", LIBC, "malloc", 0, PROG(malloc_enter), PROG(alloc_exit), RDI, true, true },
-	{ "calloc", LIBC, "calloc", 0, PROG(calloc_enter), PROG(alloc_exit), RDI | RSI, true, true },
-	{ "realloc", LIBC, "realloc", 0, PROG(realloc_enter), PROG(alloc_exit), RDI | RSI, true,
+	{ "free", LIBC, "free", 0, PROG(free_enter), 0, 0, RDI, true, true },
+	{ "obj.free", TABLE_OBJ, NULL, S_FREE, PROG(pymem_free_enter), 0, 0, RSI, true, true },
+	{ "mem.free", TABLE_MEM, NULL, S_FREE, PROG(pymem_free_enter), 0, 0, RSI, true, true },
+	{ "malloc", LIBC, "malloc", 0, ALLOC(malloc, alloc_exit), RDI, true, true },
+	{ "calloc", LIBC, "calloc", 0, ALLOC(calloc, alloc_exit), RDI | RSI, true, true },
+	{ "realloc", LIBC, "realloc", 0, ALLOC(realloc, alloc_exit), RDI | RSI, true, true },
+	{ "posix_memalign", LIBC, "posix_memalign", 0,
+	  ALLOC(posix_memalign, posix_memalign_exit), RDI | RDX, false, true },
+	{ "aligned_alloc", LIBC, "aligned_alloc", 0, ALLOC(aligned_alloc, alloc_exit), RSI, false,
 	  true },
-	{ "posix_memalign", LIBC, "posix_memalign", 0, PROG(posix_memalign_enter),
-	  PROG(posix_memalign_exit), RDI | RDX, false, true },
-	{ "aligned_alloc", LIBC, "aligned_alloc", 0, PROG(aligned_alloc_enter), PROG(alloc_exit),
-	  RSI, false, true },
-	{ "memalign", LIBC, "memalign", 0, PROG(aligned_alloc_enter), PROG(alloc_exit), RSI, false,
+	{ "memalign", LIBC, "memalign", 0, ALLOC(aligned_alloc, alloc_exit), RSI, false, true },
+	{ "obj.malloc", TABLE_OBJ, NULL, S_MALLOC, ALLOC(pymem_malloc, alloc_exit), RSI, true, true },
+	{ "obj.calloc", TABLE_OBJ, NULL, S_CALLOC, ALLOC(pymem_calloc, alloc_exit), RSI | RDX, true,
 	  true },
-	{ "obj.malloc", TABLE_OBJ, NULL, S_MALLOC, PROG(pymem_malloc_enter), PROG(alloc_exit), RSI,
+	{ "obj.realloc", TABLE_OBJ, NULL, S_REALLOC, ALLOC(pymem_realloc, alloc_exit), RSI | RDX,
 	  true, true },
-	{ "obj.calloc", TABLE_OBJ, NULL, S_CALLOC, PROG(pymem_calloc_enter), PROG(alloc_exit),
-	  RSI | RDX, true, true },
-	{ "obj.realloc", TABLE_OBJ, NULL, S_REALLOC, PROG(pymem_realloc_enter), PROG(alloc_exit),
-	  RSI | RDX, true, true },
-	{ "mem.malloc", TABLE_MEM, NULL, S_MALLOC, PROG(pymem_malloc_enter), PROG(alloc_exit), RSI,
+	{ "mem.malloc", TABLE_MEM, NULL, S_MALLOC, ALLOC(pymem_malloc, alloc_exit), RSI, true, true },
+	{ "mem.calloc", TABLE_MEM, NULL, S_CALLOC, ALLOC(pymem_calloc, alloc_exit), RSI | RDX, true,
+	  true },
+	{ "mem.realloc", TABLE_MEM, NULL, S_REALLOC, ALLOC(pymem_realloc, alloc_exit), RSI | RDX,
 	  true, true },
-	{ "mem.calloc", TABLE_MEM, NULL, S_CALLOC, PROG(pymem_calloc_enter), PROG(alloc_exit),
-	  RSI | RDX, true, true },
-	{ "mem.realloc", TABLE_MEM, NULL, S_REALLOC, PROG(pymem_realloc_enter), PROG(alloc_exit),
-	  RSI | RDX, true, true },
 	/* Exported by libpython and by static executables (Debian's python3.11)
 	 * in 3.8-3.13; Py_Finalize and Py_RunMain call it. */
-	{ "Py_FinalizeEx", MODULE, "Py_FinalizeEx", 0, PROG(finalize_enter), 0, 0, false, false },
+	{ "Py_FinalizeEx", MODULE, "Py_FinalizeEx", 0, PROG(finalize_enter), 0, 0, 0, false, false },
 };
 #define NSPECS (sizeof(specs) / sizeof(specs[0]))
 
@@ -235,15 +238,16 @@ static int attach_point(struct target_fn *t, const char *name)
 	return 0;
 }
 
-static int multi_link(int prog_fd, const char *path, const uint64_t *offs, uint32_t cnt,
-		      bool ret, int pid)
+/* A uprobe_multi (or session) link of prog at offs in path, for pid. */
+static int multi_link(int prog_fd, uint32_t type, const char *path, const uint64_t *offs,
+		      uint32_t cnt, bool ret, int pid)
 {
 	struct uprobe_multi_attr a;
 	int fd;
 
 	memset(&a, 0, sizeof(a));
 	a.prog_fd = prog_fd;
-	a.attach_type = ATTACH_UPROBE_MULTI;
+	a.attach_type = type;
 	a.path = (uintptr_t)path;
 	a.offsets = (uintptr_t)offs;
 	a.cnt = cnt;
@@ -253,52 +257,96 @@ static int multi_link(int prog_fd, const char *path, const uint64_t *offs, uint3
 	return fd < 0 ? -errno : fd;
 }
 
-bool probes__multi_supported(char *why, size_t len)
+/* Does the kernel take links of this attach type? Tested with a tiny program. */
+static bool link_type_supported(uint32_t type, const char *what, char *why, size_t len)
 {
 	/* r0 = 0; exit */
 	struct bpf_insn insns[] = {
 		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
-	LIBBPF_OPTS(bpf_prog_load_opts, opts,
-		    .expected_attach_type = (enum bpf_attach_type)ATTACH_UPROBE_MULTI);
-	const char *force = getenv("PYLEAK_BPF_UPROBES");
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = (enum bpf_attach_type)type);
 	uint64_t off = 0;
 	int prog, ret;
 
-	if (force && !strcmp(force, "perf")) {
-		snprintf(why, len, "PYLEAK_BPF_UPROBES=perf");
-		return false;
-	}
 	prog = bpf_prog_load(BPF_PROG_TYPE_KPROBE, "pyleak_probe", "GPL", insns, 2, &opts);
 	if (prog < 0) {
-		snprintf(why, len, "cannot load a uprobe_multi program: %s", strerror(errno));
+		snprintf(why, len, "cannot load a %s program: %s", what, strerror(errno));
 		return false;
 	}
-	/* "/" is no regular file: a kernel that knows uprobe_multi links says
+	/* "/" is no regular file: a kernel that knows the link type says
 	 * EBADF; one that does not refuses the attach type first (EINVAL). */
-	ret = multi_link(prog, "/", &off, 1, false, 0);
+	ret = multi_link(prog, type, "/", &off, 1, false, 0);
 	close(prog);
 	if (ret >= 0) {
 		close(ret);
-		snprintf(why, len, "the kernel accepted a uprobe_multi link on a directory");
+		snprintf(why, len, "the kernel accepted a %s link on a directory", what);
 		return false;
 	}
 	if (ret != -EBADF) {
-		snprintf(why, len, "the kernel refuses uprobe_multi links: %s", strerror(-ret));
+		snprintf(why, len, "the kernel refuses %s links: %s", what, strerror(-ret));
 		return false;
 	}
 	return true;
 }
 
+bool probes__uprobes_env_valid(void)
+{
+	const char *force = getenv("PYLEAK_BPF_UPROBES");
+
+	return !force || !*force || !strcmp(force, "perf") || !strcmp(force, "multi");
+}
+
+bool probes__multi_supported(char *why, size_t len)
+{
+	const char *force = getenv("PYLEAK_BPF_UPROBES");
+
+	if (force && !strcmp(force, "perf")) {
+		snprintf(why, len, "PYLEAK_BPF_UPROBES=perf");
+		return false;
+	}
+	return link_type_supported(ATTACH_UPROBE_MULTI, "uprobe_multi", why, len);
+}
+
+bool probes__session_supported(char *why, size_t len)
+{
+	const char *force = getenv("PYLEAK_BPF_UPROBES");
+	struct btf *vmlinux;
+	bool kfunc;
+
+	if (force && (!strcmp(force, "perf") || !strcmp(force, "multi"))) {
+		snprintf(why, len, "PYLEAK_BPF_UPROBES=%s", force);
+		return false;
+	}
+	vmlinux = btf__load_vmlinux_btf();
+	kfunc = vmlinux && btf__find_by_name_kind(vmlinux, "bpf_session_is_return",
+						  BTF_KIND_FUNC) > 0;
+	btf__free(vmlinux);
+	if (!kfunc) {
+		snprintf(why, len, "the kernel has no bpf_session_is_return");
+		return false;
+	}
+	return link_type_supported(ATTACH_UPROBE_SESSION, "uprobe session", why, len);
+}
+
 /* --bench-empty-probes: the allocator functions get empty programs. */
 static bool bench_empty;
 
-void probes__prepare(struct pyleak_bpf *skel, bool multi, bool empty)
+void probes__prepare(struct pyleak_bpf *skel, bool multi, bool session, bool empty)
 {
 	unsigned int i;
 
 	bench_empty = empty;
+	for (i = 0; i < NSPECS; i++) {
+		struct bpf_program *sp = specs[i].session ? prog_at(skel, specs[i].session) : NULL;
+
+		/* unloaded, a session program needs nothing of the kernel */
+		if (sp && !(multi && session))
+			bpf_program__set_autoload(sp, false);
+		else if (sp)
+			bpf_program__set_expected_attach_type(sp,
+				(enum bpf_attach_type)ATTACH_UPROBE_SESSION);
+	}
 	if (!multi)
 		return;
 	bpf_program__set_expected_attach_type(skel->progs.empty_enter,
@@ -331,13 +379,19 @@ static int add_link(struct probes *pr, struct bpf_link *link)
 /* The phases, in attach order (see probe.h). */
 enum phase { PH_FREES, PH_RETURNS, PH_ENTRIES, PH_SHUTDOWN, PH__COUNT };
 
-static bool in_phase(const struct probe_spec *s, enum phase ph)
+/* Is this function's entry and return one session program? */
+static bool in_session(const struct probes *pr, const struct probe_spec *s)
+{
+	return pr->session && s->session && !bench_empty;
+}
+
+static bool in_phase(const struct probes *pr, const struct probe_spec *s, enum phase ph)
 {
 	switch (ph) {
 	case PH_FREES:
 		return s->allocator && !s->exit;
 	case PH_RETURNS:
-		return s->exit;
+		return s->exit && !in_session(pr, s);
 	case PH_ENTRIES:
 		return s->allocator && s->exit;
 	default:
@@ -345,10 +399,12 @@ static bool in_phase(const struct probe_spec *s, enum phase ph)
 	}
 }
 
-static size_t phase_prog(const struct probe_spec *s, enum phase ph)
+static size_t phase_prog(const struct probes *pr, const struct probe_spec *s, enum phase ph)
 {
 	if (bench_empty && s->allocator)
 		return ph == PH_RETURNS ? PROG(empty_exit) : PROG(empty_enter);
+	if (ph == PH_ENTRIES && in_session(pr, s))
+		return s->session;
 	return ph == PH_RETURNS ? s->exit : s->entry;
 }
 
@@ -365,10 +421,11 @@ static int attach_phase(struct pyleak_bpf *skel, struct probes *pr, struct targe
 		const struct probe_spec *s = fns[i].spec;
 		struct bpf_program *prog;
 		uint32_t cnt = 0;
+		bool session;
 
-		if (done[i] || !in_phase(s, ph))
+		if (done[i] || !in_phase(pr, s, ph))
 			continue;
-		prog = prog_at(skel, phase_prog(s, ph));
+		prog = prog_at(skel, phase_prog(pr, s, ph));
 		if (!pr->multi) {
 			ret = add_link(pr, bpf_program__attach_uprobe(prog, ph == PH_RETURNS, pid,
 								      fns[i].loc.open, fns[i].off));
@@ -377,8 +434,8 @@ static int attach_phase(struct pyleak_bpf *skel, struct probes *pr, struct targe
 			continue;
 		}
 		for (j = i; j < n; j++)
-			if (!done[j] && in_phase(fns[j].spec, ph) &&
-			    phase_prog(fns[j].spec, ph) == phase_prog(s, ph) &&
+			if (!done[j] && in_phase(pr, fns[j].spec, ph) &&
+			    phase_prog(pr, fns[j].spec, ph) == phase_prog(pr, s, ph) &&
 			    !strcmp(fns[j].loc.open, fns[i].loc.open)) {
 				offs[cnt++] = fns[j].off;
 				done[j] = true;
@@ -387,18 +444,22 @@ static int attach_phase(struct pyleak_bpf *skel, struct probes *pr, struct targe
 			ret = -E2BIG;
 			goto fail;
 		}
-		ret = multi_link(bpf_program__fd(prog), fns[i].loc.open, offs, cnt,
-				 ph == PH_RETURNS, pid);
+		session = ph == PH_ENTRIES && in_session(pr, s);
+		ret = multi_link(bpf_program__fd(prog),
+				 session ? ATTACH_UPROBE_SESSION : ATTACH_UPROBE_MULTI,
+				 fns[i].loc.open, offs, cnt, ph == PH_RETURNS, pid);
 		if (ret < 0)
 			goto fail;
 		pr->multi_fds[pr->nmulti++] = ret;
-		debug("uprobe_multi link: %s x%u in %s", bpf_program__name(prog), cnt,
-		      fns[i].loc.path);
+		debug("%s link: %s x%u in %s", session ? "uprobe session" : "uprobe_multi",
+		      bpf_program__name(prog), cnt, fns[i].loc.path);
 	}
 	return 0;
 fail:
 	snprintf(err, errlen, "pid %d: cannot attach to %s in %s%s: %s", pid, fns[i].spec->name,
-		 fns[i].loc.path, pr->multi ? " (uprobe_multi link)" : "", strerror(-ret));
+		 fns[i].loc.path,
+		 ph == PH_ENTRIES && in_session(pr, fns[i].spec) ? " (uprobe session link)" :
+		 pr->multi ? " (uprobe_multi link)" : "", strerror(-ret));
 	return ret;
 }
 
@@ -478,6 +539,7 @@ int probes__attach(struct pyleak_bpf *skel, const struct pyproc *p, bool partial
 		info("probes attached in %.1f ms: %d allocator functions%s through %d %s",
 		     pr->attach_ms, pr->functions, pr->shutdown ? " and Py_FinalizeEx" : "",
 		     pr->multi ? pr->nmulti : pr->nlinks,
+		     pr->session && !bench_empty ? "uprobe_multi and session links" :
 		     pr->multi ? "uprobe_multi links" : "perf-event uprobes");
 out:
 	free(fns);

@@ -40,6 +40,7 @@ struct probes {
 	int emulated;		/* ... whose probe sits on an emulated instruction */
 	bool python_tables;	/* the object/mem allocator tables are probed */
 	bool multi;		/* uprobe_multi links (else perf events) */
+	bool session;		/* ... and allocator entries and returns in session links */
 	bool shutdown;		/* the interpreter's Py_FinalizeEx is probed */
 	double attach_ms;	/* time spent attaching */
 };
@@ -50,12 +51,21 @@ struct probes {
  * variable PYLEAK_BPF_UPROBES=perf forces the perf-event path.
  */
 bool probes__multi_supported(char *why, size_t len);
+/* PYLEAK_BPF_UPROBES is unset, empty, perf or multi. */
+bool probes__uprobes_env_valid(void);
+/*
+ * Does it take uprobe session links (Linux 6.13+: one program runs at a
+ * call's entry and at its return, and its entry says whether the return
+ * runs)? PYLEAK_BPF_UPROBES=multi (or perf) says no.
+ */
+bool probes__session_supported(char *why, size_t len);
 /* Before load: mark the allocator and shutdown programs as uprobe_multi
+ * programs, or with session the allocators' session programs as session
  * programs (the kernel attaches a program one way or the other, decided at
- * load by its expected attach type). empty: every allocator probe gets an
- * empty program (--bench-empty-probes, bench/run.py's baseline of our
- * programs' cost). */
-void probes__prepare(struct pyleak_bpf *skel, bool multi, bool empty);
+ * load by its expected attach type; the session programs load only when
+ * used). empty: every allocator probe gets an empty program
+ * (--bench-empty-probes, bench/run.py's baseline of our programs' cost). */
+void probes__prepare(struct pyleak_bpf *skel, bool multi, bool session, bool empty);
 /*
  * Attach the allocator probes for p, and the probe on the interpreter's
  * shutdown (Py_FinalizeEx; optional: missing, the final report is as of

@@ -1372,6 +1372,11 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv))
 		return EXIT_USAGE;
+	if (!probes__uprobes_env_valid()) {
+		warn("PYLEAK_BPF_UPROBES must be perf or multi (or unset), not '%s'",
+		     sanitize__t(getenv("PYLEAK_BPF_UPROBES")));
+		return EXIT_USAGE;
+	}
 	libbpf_set_print(log__libbpf);
 	if (caps__check())
 		return EXIT_ERROR;
@@ -1447,11 +1452,17 @@ int main(int argc, char **argv)
 				  agg__shift_for(env.min_age_ms * 1000000ULL, env.interval);
 	tr.sh.multi = probes__multi_supported(why, sizeof(why));
 	if (tr.sh.multi)
-		info("uprobes: uprobe_multi links");
+		tr.sh.session = probes__session_supported(why, sizeof(why));
+	if (tr.sh.session)
+		info("uprobes: uprobe_multi links, allocators through session links (an "
+		     "unsampled or nested call costs one trap, not two)");
+	else if (tr.sh.multi)
+		info("uprobes: uprobe_multi links; no session links (%s): each traced "
+		     "allocator call costs two traps", why);
 	else
 		info("uprobes: perf events, one per probe (%s); detaching takes ~0.1 s a probe",
 		     why);
-	probes__prepare(skel, tr.sh.multi, env.bench_empty);
+	probes__prepare(skel, tr.sh.multi, tr.sh.session, env.bench_empty);
 	if (env.bench_empty)
 		warn("--bench-empty-probes: the allocator probes run empty programs: "
 		     "no allocation is recorded");

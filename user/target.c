@@ -103,6 +103,9 @@ static int write_cfg(struct target *t, const struct tracer_shared *sh)
 	cfg.slot = t->slot;
 	cfg.sample_bytes = sh->sample_bytes;
 	cfg.flags = sh->follow ? PROC_FOLLOW : 0;
+	/* its probed tables are pymalloc: a call of 1 to 512 bytes calls no libc allocator */
+	if (t->py.alloc_kind == PYALLOC_DEFAULT)
+		cfg.flags |= PROC_PYMALLOC;
 	return bpf_map_update_elem(fd, &key, &cfg, BPF_ANY) ? -errno : 0;
 }
 
@@ -129,6 +132,7 @@ int target__open(struct target *t, const struct tracer_shared *sh, pid_t pid, pi
 	t->slot = slot;
 	t->status = PROC_TRACED;
 	t->probes.multi = sh->multi;
+	t->probes.session = sh->session;
 	t0 = now_ms();
 	ret = pyproc__open(&t->py, pid, why, sizeof(why));
 	if (ret) {
@@ -269,6 +273,7 @@ int target__resume(struct target *t, const struct tracer_shared *sh, char *err, 
 	int ret;
 
 	t->probes.multi = sh->multi;
+	t->probes.session = sh->session;
 	ret = probes__attach(sh->skel, &t->py, t->partial, sh->memory, &t->probes, err, errlen);
 	if (!ret)
 		t->paused = false;

@@ -31,6 +31,7 @@ struct tracer_shared {
 	struct stack_table *stacks;
 	const struct tracepoints *tps;
 	bool multi;			/* uprobe_multi links */
+	bool session;			/* ... and session links for the allocators */
 	bool partial;			/* --partial */
 	bool memory, fds;		/* --fds-only, --no-fds */
 	bool follow;			/* children are traced too (not --no-follow) */

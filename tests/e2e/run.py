@@ -608,9 +608,9 @@ class Case(object):
         self.tracer = Tracer(self, args, env=env, user=user)
         return self.tracer
 
-    def run_tool(self, args, timeout, user=None):
+    def run_tool(self, args, timeout, user=None, env=None):
         """Run the tool to completion (errors, help): (rc, stdout, stderr)."""
-        tr = self.start_tracer(args, user=user)
+        tr = self.start_tracer(args, user=user, env=env)
         tr.wait_exit(timeout, "the tool to exit")
         return tr.rc, "\n".join(tr.stdout_lines()), tr.stderr()
 
@@ -762,6 +762,51 @@ def sc_attach_full(c, py):
                                           "make_record"), LEAK_N)
     check_target_released(fx.pid)
     return "%s; %d reports, allocator %s" % (ev, len(reps), reps[-1]["allocator"])
+
+
+def kernel_has_sessions():
+    """Whether this kernel has uprobe sessions (6.13+: the kfunc bpf_session_is_return in
+    its BTF), which pyleak-bpf then uses for the allocators."""
+    try:
+        with open("/sys/kernel/btf/vmlinux", "rb") as f:
+            return b"\0bpf_session_is_return\0" in f.read()
+    except OSError:
+        return False
+
+
+UPROBE_WAYS = {"multi": "uprobe_multi links; no session links (PYLEAK_BPF_UPROBES=multi)",
+               "perf": "uprobes: perf events, one per probe (PYLEAK_BPF_UPROBES=perf)"}
+
+
+def sc_uprobes(way):
+    def sc(c, py):
+        """Given leak_objects.py and PYLEAK_BPF_UPROBES=way (the attach paths the default, session
+        links where the kernel has them, replaces), when pyleak-bpf -v -p attaches and the leak
+        runs, then -v names the path, the leak is the top growing stack with N objects (exact),
+        no return was skipped (each has its own return probe), and the target runs on."""
+        # 633-byte objects: they reach libc on Debian's PGO build too (partial coverage)
+        fx = c.start_fixture(py, "leak_objects.py", LEAK_N, "--size", "600")
+        c.wait_status("READY", 60, proc=fx)
+        tr = c.start_tracer(["-v", "-j", "-o", "0", "--no-census", "-p", str(fx.pid), INTERVAL],
+                            env=clean_env({"PYLEAK_BPF_UPROBES": way}))
+        tr.wait_reports(1, 60, "a first report after attaching")
+        c.go()
+        c.wait_status("LEAKED", 120, proc=fx)
+        after_leak(c, tr)
+        rc = tr.stop(signal.SIGINT)
+        expect(rc == 0, "exit status 0 after SIGINT", rc)
+        err = tr.stderr()
+        expect(UPROBE_WAYS[way] in err, "-v to say %r" % UPROBE_WAYS[way], err[-600:])
+        reps = check_stream(tr, py, fx.pid)
+        ev = check_leak_found(reps, innermost("leak_objects.py", marked_line("leak_objects.py", "LEAK-LINE"),
+                                              "make_record"), LEAK_N)
+        st = reps[-1]["stats"]
+        expect(st["returns_skipped"] == 0 and st["leaf_kept"] == 0, "no return skipped, no leaf counted",
+               "returns_skipped %d, leaf_kept %d" % (st["returns_skipped"], st["leaf_kept"]))
+        check_target_released(fx.pid)
+        return "%s; coverage %s, %d calls, %d nested" % (ev, reps[-1]["coverage"], st["calls"], st["nested"])
+    sc.__doc__ = sc.__doc__.replace("=way", "=" + way)
+    return sc
 
 
 def sc_launch(c, py):
@@ -1248,6 +1293,17 @@ def sc_err_missing_value(c, py):
     return _usage_error(c, ["-p"])
 
 
+def sc_err_bad_uprobes_env(c, py):
+    """Given PYLEAK_BPF_UPROBES=sessions (not a value it takes), exit status 2 and one line
+    naming the values it takes, before anything is attached."""
+    rc, out, err = c.run_tool(["-p", "1"], 15, env=clean_env({"PYLEAK_BPF_UPROBES": "sessions"}))
+    lines = err.strip().splitlines() or [""]
+    expect(rc == 2, "exit status 2", rc)
+    expect(lines == ["pyleak-bpf: PYLEAK_BPF_UPROBES must be perf or multi (or unset), not 'sessions'"],
+           "one line naming perf and multi", lines)
+    return "exit %d, %r" % (rc, lines[0])
+
+
 def sc_err_bad_interval(c, py):
     """Given a non-numeric interval, a usage error."""
     return _usage_error(c, ["-p", "1", "abc"])
@@ -1381,6 +1437,7 @@ def plan(interps):
     for p in interps:
         if not p.debian:
             out.append(("attach-full[%s]" % p.name, sc_attach_full, p, 180, 10))
+        out.append(("uprobes-multi[%s]" % p.name, sc_uprobes("multi"), p, 180, 8))
         out.append(("launch[%s]" % p.name, sc_launch, p, 180, 10))
         out.append(("no-leak-control[%s]" % p.name, sc_control, p, 180, 10))
         out.append(("threads[%s]" % p.name, sc_threads, p, 180, 8))
@@ -1410,6 +1467,8 @@ def plan(interps):
                                 ("err-no-target", sc_err_no_target, 30),
                                 ("err-missing-value", sc_err_missing_value, 30),
                                 ("err-bad-interval", sc_err_bad_interval, 30),
+                                ("err-bad-uprobes-env", sc_err_bad_uprobes_env, 30),
+                                ("uprobes-perf[%s]" % full_pick.name, sc_uprobes("perf"), 180),
                                 ("help", sc_help, 30),
                                 ("count", sc_count, 60),
                                 ("duration", sc_duration, 60),

@@ -7,7 +7,8 @@
  * what they make dead (pyleak.bpf.c's walker branches per CPython layout),
  * so pyleak.bpf.c is loaded once per supported layout (each minor
  * version's offset table, both 3.12+ TLS access paths), with memory and fd
- * tracking on and every program autoloaded. Needs root and BPF: this
+ * tracking on and every program autoloaded, each with the attach type this
+ * kernel attaches it with (uprobe_multi, uprobe session). Needs root and BPF: this
  * machine has both, so a failure to load is a failure, not a skip.
  */
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "probe.h"
 #include "pyleak.h"
 #include "pyoffsets.h"
 #include "pyleak.skel.h"
@@ -67,6 +69,8 @@ static struct pyleak_bpf *open_pyleak(bool log)
 			bpf_program__set_log_level(prog, 1);
 		}
 	}
+	/* as this kernel attaches them: uprobe_multi and session programs */
+	probes__prepare(skel, true, true, false);
 	return skel;
 }
 

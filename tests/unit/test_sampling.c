@@ -166,6 +166,39 @@ static void test_budget_raises_sampling(void **state)
 	assert_int_equal(sample, 1024 * 1024);
 }
 
+/* Under session links a skipped return is no hit; and the returns of sampled
+ * leaf calls (leaf_kept), which sampling would skip too, are not counted in
+ * what sampling cannot cut: a rate that pauses with return probes samples. */
+static void test_budget_sessions(void **state)
+{
+	struct budget_opts o = { .max_pct = 3, .base_sample = 0 };
+	struct budget_state b = {}, classic = {};
+	uint64_t st[STAT__COUNT], sample = 0;
+	char note[256];
+
+	(void)state;
+	memset(st, 0, sizeof(st));
+	st[STAT_CALLS] = 100;
+	st[STAT_NESTED] = 10;
+	st[STAT_FREE_CALLS] = 50;
+	st[STAT_RETURNS_SKIPPED] = 80;
+	assert_int_equal(budget__hits(st), 2 * 110 + 50 - 80);
+	/* exact, 15000 leaf calls/s and as many frees, our program at 10 us a
+	 * hit: 48% of its CPU; the unsampled floor 3.2% of it with a return
+	 * trap a call, 2.1% without (under 80% of the budget) */
+	counters(st, 0, 0);
+	budget__judge(&b, &o, st, 0, 0, 0, &sample, note, sizeof(note));
+	budget__judge(&classic, &o, st, 0, 0, 0, &sample, note, sizeof(note));
+	counters(st, 15000, 1);
+	assert_int_equal(budget__judge(&classic, &o, st, 1000000000ULL, 10000, 1, &sample, note,
+				       sizeof(note)), BUDGET_PAUSE);
+	st[STAT_LEAF_KEPT] = 15000;
+	assert_int_equal(budget__judge(&b, &o, st, 1000000000ULL, 10000, 1, &sample, note,
+				       sizeof(note)), BUDGET_SAMPLE);
+	assert_int_equal(sample, 512 * 1024);
+	assert_true(b.est_pct > 40 && b.est_pct < 50);
+}
+
 /* A process whose live allocations overflow the map goes to sampling,
  * with or without a budget. */
 static void test_overflow_samples(void **state)
@@ -194,6 +227,7 @@ int main(void)
 		cmocka_unit_test(test_unsample_values),
 		cmocka_unit_test(test_budget_decisions),
 		cmocka_unit_test(test_budget_raises_sampling),
+		cmocka_unit_test(test_budget_sessions),
 		cmocka_unit_test(test_overflow_samples),
 	};
 
