@@ -1454,8 +1454,8 @@ int main(int argc, char **argv)
 	if (tr.sh.multi)
 		tr.sh.session = probes__session_supported(why, sizeof(why));
 	if (tr.sh.session)
-		info("uprobes: uprobe_multi links, allocators through session links (an "
-		     "unsampled or nested call costs one trap, not two)");
+		info("uprobes: uprobe_multi links, allocators through session links (a nested "
+		     "call, or an unsampled one of malloc or pymalloc, costs one trap, not two)");
 	else if (tr.sh.multi)
 		info("uprobes: uprobe_multi links; no session links (%s): each traced "
 		     "allocator call costs two traps", why);

@@ -745,22 +745,30 @@ CONTAINER_N = 400000
 INTERVAL = "0.5"
 
 
-def sc_attach_full(c, py):
-    """Given leak_objects.py idling under a pyenv build (default allocator), when pyleak-bpf -p
-    attaches and the leak runs, then the leak's line is the top growing stack with N objects."""
-    fx = c.start_fixture(py, "leak_objects.py", LEAK_N)
+def attach_during_leak(c, py, fixture_args, tracer_args, env=None, coverage=None):
+    """leak_objects.py (LEAK_N, fixture_args) idling, pyleak-bpf -j -o 0 tracer_args -p PID
+    attached, the leak run, SIGINT after two more reports: exit 0, the leak's line the top
+    growing stack with LEAK_N objects, the target released. (tracer, reports, evidence)"""
+    fx = c.start_fixture(py, "leak_objects.py", LEAK_N, *fixture_args)
     c.wait_status("READY", 60, proc=fx)
-    tr = c.start_tracer(["-j", "-o", "0", "-p", str(fx.pid), INTERVAL])
+    tr = c.start_tracer(tracer_args + ["-j", "-o", "0", "-p", str(fx.pid), INTERVAL], env=env)
     tr.wait_reports(1, 60, "a first report after attaching")
     c.go()
     c.wait_status("LEAKED", 120, proc=fx)
     after_leak(c, tr)
     rc = tr.stop(signal.SIGINT)
     expect(rc == 0, "exit status 0 after SIGINT", rc)
-    reps = check_stream(tr, py, fx.pid, coverage="full")
+    reps = check_stream(tr, py, fx.pid, coverage=coverage)
     ev = check_leak_found(reps, innermost("leak_objects.py", marked_line("leak_objects.py", "LEAK-LINE"),
                                           "make_record"), LEAK_N)
     check_target_released(fx.pid)
+    return tr, reps, ev
+
+
+def sc_attach_full(c, py):
+    """Given leak_objects.py idling under a pyenv build (default allocator), when pyleak-bpf -p
+    attaches and the leak runs, then the leak's line is the top growing stack with N objects."""
+    tr, reps, ev = attach_during_leak(c, py, [], [], coverage="full")
     return "%s; %d reports, allocator %s" % (ev, len(reps), reps[-1]["allocator"])
 
 
@@ -785,25 +793,13 @@ def sc_uprobes(way):
         runs, then -v names the path, the leak is the top growing stack with N objects (exact),
         no return was skipped (each has its own return probe), and the target runs on."""
         # 633-byte objects: they reach libc on Debian's PGO build too (partial coverage)
-        fx = c.start_fixture(py, "leak_objects.py", LEAK_N, "--size", "600")
-        c.wait_status("READY", 60, proc=fx)
-        tr = c.start_tracer(["-v", "-j", "-o", "0", "--no-census", "-p", str(fx.pid), INTERVAL],
-                            env=clean_env({"PYLEAK_BPF_UPROBES": way}))
-        tr.wait_reports(1, 60, "a first report after attaching")
-        c.go()
-        c.wait_status("LEAKED", 120, proc=fx)
-        after_leak(c, tr)
-        rc = tr.stop(signal.SIGINT)
-        expect(rc == 0, "exit status 0 after SIGINT", rc)
+        tr, reps, ev = attach_during_leak(c, py, ["--size", "600"], ["-v", "--no-census"],
+                                          env=clean_env({"PYLEAK_BPF_UPROBES": way}))
         err = tr.stderr()
         expect(UPROBE_WAYS[way] in err, "-v to say %r" % UPROBE_WAYS[way], err[-600:])
-        reps = check_stream(tr, py, fx.pid)
-        ev = check_leak_found(reps, innermost("leak_objects.py", marked_line("leak_objects.py", "LEAK-LINE"),
-                                              "make_record"), LEAK_N)
         st = reps[-1]["stats"]
         expect(st["returns_skipped"] == 0 and st["leaf_kept"] == 0, "no return skipped, no leaf counted",
                "returns_skipped %d, leaf_kept %d" % (st["returns_skipped"], st["leaf_kept"]))
-        check_target_released(fx.pid)
         return "%s; coverage %s, %d calls, %d nested" % (ev, reps[-1]["coverage"], st["calls"], st["nested"])
     sc.__doc__ = sc.__doc__.replace("=way", "=" + way)
     return sc
