@@ -27,7 +27,6 @@
 #include <unistd.h>
 #include <linux/bpf.h>
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "elffile.h"
 #include "fds.h"
@@ -290,18 +289,24 @@ static bool link_type_supported(uint32_t type, const char *what, char *why, size
 	return true;
 }
 
+/* PYLEAK_BPF_UPROBES names this way of attaching. */
+static bool forced(const char *way)
+{
+	const char *force = getenv("PYLEAK_BPF_UPROBES");
+
+	return force && !strcmp(force, way);
+}
+
 bool probes__uprobes_env_valid(void)
 {
 	const char *force = getenv("PYLEAK_BPF_UPROBES");
 
-	return !force || !*force || !strcmp(force, "perf") || !strcmp(force, "multi");
+	return !force || !*force || forced("perf") || forced("multi");
 }
 
 bool probes__multi_supported(char *why, size_t len)
 {
-	const char *force = getenv("PYLEAK_BPF_UPROBES");
-
-	if (force && !strcmp(force, "perf")) {
+	if (forced("perf")) {
 		snprintf(why, len, "PYLEAK_BPF_UPROBES=perf");
 		return false;
 	}
@@ -310,22 +315,11 @@ bool probes__multi_supported(char *why, size_t len)
 
 bool probes__session_supported(char *why, size_t len)
 {
-	const char *force = getenv("PYLEAK_BPF_UPROBES");
-	struct btf *vmlinux;
-	bool kfunc;
-
-	if (force && (!strcmp(force, "perf") || !strcmp(force, "multi"))) {
-		snprintf(why, len, "PYLEAK_BPF_UPROBES=%s", force);
+	if (forced("perf") || forced("multi")) {
+		snprintf(why, len, "PYLEAK_BPF_UPROBES=%s", getenv("PYLEAK_BPF_UPROBES"));
 		return false;
 	}
-	vmlinux = btf__load_vmlinux_btf();
-	kfunc = vmlinux && btf__find_by_name_kind(vmlinux, "bpf_session_is_return",
-						  BTF_KIND_FUNC) > 0;
-	btf__free(vmlinux);
-	if (!kfunc) {
-		snprintf(why, len, "the kernel has no bpf_session_is_return");
-		return false;
-	}
+	/* a kernel that takes the attach type has bpf_session_is_return for it */
 	return link_type_supported(ATTACH_UPROBE_SESSION, "uprobe session", why, len);
 }
 
@@ -382,7 +376,7 @@ enum phase { PH_FREES, PH_RETURNS, PH_ENTRIES, PH_SHUTDOWN, PH__COUNT };
 /* Is this function's entry and return one session program? */
 static bool in_session(const struct probes *pr, const struct probe_spec *s)
 {
-	return pr->session && s->session && !bench_empty;
+	return pr->session && s->session;
 }
 
 static bool in_phase(const struct probes *pr, const struct probe_spec *s, enum phase ph)
@@ -539,7 +533,7 @@ int probes__attach(struct pyleak_bpf *skel, const struct pyproc *p, bool partial
 		info("probes attached in %.1f ms: %d allocator functions%s through %d %s",
 		     pr->attach_ms, pr->functions, pr->shutdown ? " and Py_FinalizeEx" : "",
 		     pr->multi ? pr->nmulti : pr->nlinks,
-		     pr->session && !bench_empty ? "uprobe_multi and session links" :
+		     pr->session ? "uprobe_multi and session links" :
 		     pr->multi ? "uprobe_multi links" : "perf-event uprobes");
 out:
 	free(fns);

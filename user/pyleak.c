@@ -1456,7 +1456,10 @@ int main(int argc, char **argv)
 	skel->rodata->agg_shift = env.agg_shift ? env.agg_shift :
 				  agg__shift_for(env.min_age_ms * 1000000ULL, env.interval);
 	tr.sh.multi = probes__multi_supported(why, sizeof(why));
-	if (tr.sh.multi)
+	/* the empty programs (--bench-empty-probes) are an entry and a return */
+	if (tr.sh.multi && env.bench_empty)
+		snprintf(why, sizeof(why), "--bench-empty-probes");
+	else if (tr.sh.multi)
 		tr.sh.session = probes__session_supported(why, sizeof(why));
 	if (tr.sh.session)
 		info("uprobes: uprobe_multi links, allocators through session links (a nested "
